@@ -1,0 +1,38 @@
+# The two set-up commands of the README, plus the benchmarks.
+#   make run    install what is missing, build (release), run the demo
+#   make test   install what is missing, build and run the suite under
+#               dev, asan, tsan, rtsan and release (full stress counts)
+#   make bench  install what is missing, build (release) and run bench/
+.PHONY: run test bench format format-check deps-build deps-test deps-bench
+
+TEST_PRESETS := dev asan tsan rtsan release
+SOURCES = $(shell git ls-files '*.hpp' '*.cpp' '*.h' 2>/dev/null)
+
+deps-%:
+	@scripts/deps.sh build $*
+
+run: deps-build
+	cmake --preset release -DNOWAIT_BUILD_TESTS=OFF
+	cmake --build --preset release --target nowait-core-demo
+	./build/release/examples/nowait-core-demo
+
+test: deps-test format-check
+	@set -e; start=$$(date +%s); \
+	for p in $(TEST_PRESETS); do \
+	  echo "=== preset $$p: configure, build, test"; \
+	  cmake --preset $$p -DNOWAIT_BUILD_TESTS=ON >/dev/null; \
+	  cmake --build --preset $$p; \
+	  ctest --preset $$p; \
+	done; \
+	echo "=== all presets passed ($(TEST_PRESETS)) in $$(( $$(date +%s) - start )) s"
+
+bench: deps-bench
+	cmake --preset bench
+	cmake --build --preset bench
+	bench/run.sh build/bench
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check: deps-test
+	@clang-format --dry-run --Werror $(SOURCES) && echo "clang-format: $(words $(SOURCES)) files clean"

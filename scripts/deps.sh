@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one list of Debian packages nowait needs, by purpose. Installs whatever
+# of the requested groups is missing (apt-get, as root), and does nothing when
+# all of it is already there.
+#
+#   scripts/deps.sh build        compile the core, the examples and the demo
+#   scripts/deps.sh build test   ... and everything `make test` runs
+#   scripts/deps.sh build bench  ... and the benchmark peers and plotting
+set -euo pipefail
+
+declare -A GROUP=(
+  [build]="g++ make cmake ninja-build pkg-config"
+  # clang-22 + its runtime: the rtsan preset (-fsanitize=realtime, -Wfunction-effects).
+  # clang-format: the formatting check (Debian 12's, the version the .clang-format is written for).
+  [test]="libgtest-dev clang-22 libclang-rt-22-dev clang-format"
+  [bench]="libbenchmark-dev libboost-dev libreaderwriterqueue-dev libatomic-queue-dev gnuplot-nox"
+)
+
+[ $# -gt 0 ] || set -- build
+wanted=()
+for group in "$@"; do
+  [ -n "${GROUP[$group]+x}" ] || { echo "deps.sh: unknown group '$group' (known: ${!GROUP[*]})" >&2; exit 2; }
+  for pkg in ${GROUP[$group]}; do wanted+=("$pkg"); done
+done
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps.sh: installing missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: these packages are missing and installing them needs root." >&2
+  echo "deps.sh: run as root, or install them yourself: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
