@@ -142,6 +142,16 @@ class SpscRing {
   // dropped before its Producer is moved or used again.
   class WriteChunk {
    public:
+    // Move-only: a copy could be committed a second time and publish the same
+    // slots twice. A moved-from chunk is empty and already committed.
+    WriteChunk(WriteChunk&& other) noexcept
+        : producer_(std::exchange(other.producer_, nullptr)),
+          first_(std::exchange(other.first_, {})),
+          second_(std::exchange(other.second_, {})) {}
+    WriteChunk& operator=(WriteChunk&&) = delete;
+    WriteChunk(const WriteChunk&) = delete;
+    WriteChunk& operator=(const WriteChunk&) = delete;
+
     // The free slots, in order; fill them, then commit. Thread: producer.
     std::span<T> first() const noexcept { return first_; }
     std::span<T> second() const noexcept { return second_; }
@@ -175,6 +185,16 @@ class SpscRing {
   // stay in the ring until commit(k) releases the first k of them.
   class ReadChunk {
    public:
+    // Move-only: a copy could be committed a second time and publish the same
+    // slots twice. A moved-from chunk is empty and already committed.
+    ReadChunk(ReadChunk&& other) noexcept
+        : consumer_(std::exchange(other.consumer_, nullptr)),
+          first_(std::exchange(other.first_, {})),
+          second_(std::exchange(other.second_, {})) {}
+    ReadChunk& operator=(ReadChunk&&) = delete;
+    ReadChunk(const ReadChunk&) = delete;
+    ReadChunk& operator=(const ReadChunk&) = delete;
+
     std::span<T> first() const noexcept { return first_; }
     std::span<T> second() const noexcept { return second_; }
     // Number of items in the chunk: min(n, items available) at the time of the call.
@@ -265,7 +285,8 @@ class SpscRing {
     }
 
     // Copies as many leading items of src as fit and publishes them at once.
-    // Returns how many were copied (0 when full). Thread: producer. Wait-free;
+    // Returns how many were copied (0 when full). If a copy throws, the copies
+    // made before it are published and the exception propagates. Thread: producer. Wait-free;
     // no allocation.
     std::size_t push_slice(std::span<const T> src) noexcept(std::is_nothrow_copy_constructible_v<T>)
         NOWAIT_NONBLOCKING_IF(realtime_safe_v<T>) {
@@ -273,9 +294,18 @@ class SpscRing {
       has_free(src.size());
       const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(src.size(), free_slots()));
       auto [first, second] = split(tail_, k);
-      std::uninitialized_copy_n(src.data(), first.size(), first.data());
-      std::uninitialized_copy_n(src.data() + first.size(), second.size(), second.data());
-      publish(k);
+      // Publishes whatever was built when it goes out of scope, so a copy that
+      // throws part-way leaves the earlier copies pushed (and later destroyed)
+      // rather than leaked. A guard, not a catch: nonblocking code cannot catch.
+      struct PublishBuilt {
+        Producer& producer;
+        std::size_t built = 0;
+        ~PublishBuilt() { producer.publish(built); }
+      } guard{*this};
+      for (; guard.built < first.size(); ++guard.built)
+        std::construct_at(first.data() + guard.built, src[guard.built]);
+      for (; guard.built < k; ++guard.built)
+        std::construct_at(second.data() + (guard.built - first.size()), src[guard.built]);
       return k;
     }
 
@@ -379,7 +409,9 @@ class SpscRing {
       check_live();
       if (!has_items(1)) return std::nullopt;
       T* item = slot(head_);
-      std::optional<T> out(std::move(*item));
+      // move_if_noexcept: the class requires a nothrow move or a nothrow copy,
+      // and this picks the one that cannot throw, so noexcept holds.
+      std::optional<T> out(std::move_if_noexcept(*item));
       std::destroy_at(item);
       release(1);
       return out;
@@ -409,7 +441,8 @@ class SpscRing {
     // Moves as many of the oldest items as fit into dst, in order, and removes
     // them. Returns how many were moved (0 when empty). Thread: consumer.
     // Wait-free; no allocation.
-    std::size_t pop_slice(std::span<T> dst) noexcept NOWAIT_NONBLOCKING_IF(realtime_safe_v<T>) {
+    std::size_t pop_slice(std::span<T> dst) noexcept(std::is_nothrow_move_assignable_v<T>)
+        NOWAIT_NONBLOCKING_IF(realtime_safe_v<T>) {
       ReadChunk chunk = read_chunk(dst.size());
       std::move(chunk.first().begin(), chunk.first().end(), dst.begin());
       std::move(chunk.second().begin(), chunk.second().end(), dst.begin() + chunk.first().size());
