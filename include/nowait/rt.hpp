@@ -9,12 +9,15 @@
 //   at run time. On other compilers it expands to nothing.
 // - cache_line_size is the alignment that keeps independently written atomics
 //   on separate lines (no false sharing).
+// - monotonic_ns() is the steady clock that real-time code may read.
 // - NOWAIT_PRECONDITION(cond, msg) checks a caller's obligation. In builds
 //   without NDEBUG a violation prints the message and aborts; with NDEBUG it
 //   compiles to nothing, so it is free on the real-time path.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <type_traits>
@@ -72,6 +75,30 @@ namespace detail {
 #endif
 
 }  // namespace detail
+}  // namespace nowait
+
+namespace nowait {
+
+// Nanoseconds on CLOCK_MONOTONIC: the one clock real-time code reads. On Linux
+// clock_gettime(CLOCK_MONOTONIC) is served from the vDSO, a read of shared
+// memory and the TSC with no system call, so it is safe on a real-time thread
+// (RealtimeSanitizer does not flag it). libc does not declare it nonblocking,
+// so the compile-time check is silenced for this one body.
+// Thread: any. Wait-free; no allocation.
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wunknown-warning-option"
+#pragma clang diagnostic ignored "-Wfunction-effects"
+#endif
+inline std::int64_t monotonic_ns() noexcept NOWAIT_NONBLOCKING {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
+
 }  // namespace nowait
 
 #if defined(NDEBUG)
