@@ -17,9 +17,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <type_traits>
 
 #if defined(__clang__) && __clang_major__ >= 20
