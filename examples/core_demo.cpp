@@ -219,7 +219,11 @@ bool demo_command_channel() {
 
 int main() {
   std::printf("nowait core demo: a producer thread feeding a consumer through each primitive\n");
-  const bool ok = demo_spsc() & demo_broadcast() & demo_command_channel();
+  // Every demo runs even when an earlier one fails, so all of them report.
+  const bool spsc_ok = demo_spsc();
+  const bool broadcast_ok = demo_broadcast();
+  const bool channel_ok = demo_command_channel();
+  const bool ok = spsc_ok && broadcast_ok && channel_ok;
   std::printf("%s\n", ok ? "all data verified" : "DATA MISMATCH");
   return ok ? 0 : 1;
 }
