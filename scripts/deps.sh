@@ -12,7 +12,8 @@ declare -A GROUP=(
   [build]="g++ make cmake ninja-build pkg-config"
   # clang-22 + its runtime: the rtsan preset (-fsanitize=realtime, -Wfunction-effects).
   # clang-format: the formatting check (Debian 12's, the version the .clang-format is written for).
-  [test]="libgtest-dev clang-22 libclang-rt-22-dev clang-format"
+  # prometheus: promtool, which checks the registry's exposition format.
+  [test]="libgtest-dev clang-22 libclang-rt-22-dev clang-format prometheus"
   [bench]="libbenchmark-dev libboost-dev libreaderwriterqueue-dev libatomic-queue-dev gnuplot-nox"
 )
 
