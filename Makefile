@@ -3,7 +3,7 @@
 #   make test   install what is missing, build and run the suite under
 #               dev, asan, tsan, rtsan and release (full stress counts)
 #   make bench  install what is missing, build (release) and run bench/
-.PHONY: run test bench format format-check deps-build deps-test deps-bench
+.PHONY: run test bench format format-check deps-build deps-test deps-bench deps-all
 
 TEST_PRESETS := dev asan tsan rtsan release
 SOURCES = $(shell git ls-files '*.hpp' '*.cpp' '*.h' 2>/dev/null)
@@ -11,12 +11,16 @@ SOURCES = $(shell git ls-files '*.hpp' '*.cpp' '*.h' 2>/dev/null)
 deps-%:
 	@scripts/deps.sh build $*
 
+# make test builds the benchmarks too (their smoke runs are tests).
+deps-all:
+	@scripts/deps.sh build test bench
+
 run: deps-build
 	cmake --preset release -DNOWAIT_BUILD_TESTS=OFF
 	cmake --build --preset release --target nowait-core-demo
 	./build/release/examples/nowait-core-demo
 
-test: deps-test format-check
+test: deps-all format-check
 	@set -e; start=$$(date +%s); \
 	for p in $(TEST_PRESETS); do \
 	  echo "=== preset $$p: configure, build, test"; \
@@ -34,5 +38,5 @@ bench: deps-bench
 format:
 	clang-format -i $(SOURCES)
 
-format-check: deps-test
+format-check: deps-all
 	@clang-format --dry-run --Werror $(SOURCES) && echo "clang-format: $(words $(SOURCES)) files clean"

@@ -6,15 +6,17 @@
 #   scripts/deps.sh build        compile the core, the examples and the demo
 #   scripts/deps.sh build test   ... and everything `make test` runs
 #   scripts/deps.sh build bench  ... and the benchmark peers and plotting
+# make test asks for all three: its presets build the benchmarks' smoke runs.
 set -euo pipefail
 
 declare -A GROUP=(
-  [build]="g++ make cmake ninja-build pkg-config"
+  # libsndfile, libsamplerate, toml++, CLI11: the engine and the nowait app.
+  [build]="g++ make cmake ninja-build pkg-config libsndfile1-dev libsamplerate0-dev libtomlplusplus-dev libcli11-dev"
   # clang-22 + its runtime: the rtsan preset (-fsanitize=realtime, -Wfunction-effects).
   # clang-format: the formatting check (Debian 12's, the version the .clang-format is written for).
   # prometheus: promtool, which checks the registry's exposition format.
   [test]="libgtest-dev clang-22 libclang-rt-22-dev clang-format prometheus"
-  [bench]="libbenchmark-dev libboost-dev libreaderwriterqueue-dev libatomic-queue-dev gnuplot-nox"
+  [bench]="libbenchmark-dev libboost-dev libreaderwriterqueue-dev libatomic-queue-dev gnuplot-nox python3"
 )
 
 [ $# -gt 0 ] || set -- build
