@@ -1,5 +1,6 @@
 # The two set-up commands of the README, plus the benchmarks.
-#   make run    install what is missing, build (release), run the demo
+#   make run    install what is missing, build (release), run the engine's default
+#               (two tones and pink noise, recorded under recordings/) until Ctrl-C
 #   make test   install what is missing, build and run the suite under
 #               dev, asan, tsan, rtsan and release (full stress counts)
 #   make bench  install what is missing, build (release) and run bench/
@@ -17,8 +18,8 @@ deps-all:
 
 run: deps-build
 	cmake --preset release -DNOWAIT_BUILD_TESTS=OFF
-	cmake --build --preset release --target nowait-core-demo
-	./build/release/examples/nowait-core-demo
+	cmake --build --preset release --target nowait
+	./build/release/apps/nowait/nowait run
 
 test: deps-all format-check
 	@set -e; start=$$(date +%s); \

@@ -1,0 +1,63 @@
+// nowait CLI: one function per subcommand. main.cpp parses the command line
+// with CLI11 and calls exactly one of these; each lives in its own cmd_*.cpp.
+// All of them run on the main (control) thread and return the process's exit
+// code.
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+
+#include "engine/config.hpp"
+
+namespace nowait::app {
+
+// Exit codes shared by every subcommand. CLI11's own codes (for a bad flag or
+// a missing argument) are non-zero and different from these.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;       // the engine, a sink or an output file failed
+inline constexpr int exit_config_error = 2;  // the config could not be read or is invalid
+inline constexpr int exit_not_built = 3;     // the subcommand is not available in this build
+
+// `nowait check-config <file.toml>`
+struct CheckConfigOptions {
+  std::filesystem::path config;
+};
+
+// Loads and validates the config. On success prints a summary of the engine,
+// inputs and sinks to stdout and returns exit_ok; on a ConfigError prints its
+// message ("<file>:<line>: <key>: <problem>") to stderr and returns
+// exit_config_error.
+int run_check_config(const CheckConfigOptions& options);
+
+// `nowait run [config.toml] [--duration S] [--quiet]`
+struct RunOptions {
+  std::optional<std::filesystem::path> config;  // none: the embedded default_config()
+  std::optional<double> duration_seconds;       // none: until SIGINT or SIGTERM; otherwise > 0
+  bool quiet = false;                           // no status line, only errors
+};
+
+// Runs the engine in real time. Defined in cmd_run.cpp.
+int run_engine(const RunOptions& options);
+
+// `nowait render <config.toml> --out file.wav [--seconds N]`
+struct RenderOptions {
+  std::filesystem::path config;
+  std::filesystem::path out;
+  double seconds = 10.0;  // > 0
+};
+
+// Renders the config offline, as fast as it goes, through the same process().
+// Defined in cmd_render.cpp.
+int render_offline(const RenderOptions& options);
+
+// Loads `path` (or the embedded default when none is given). On a ConfigError
+// prints its message to stderr and returns nothing; the caller then exits with
+// exit_config_error.
+std::optional<engine::EngineConfig> load_config_or_report(const std::optional<std::filesystem::path>& path);
+
+// Writes a human-readable summary of `config`: one line for the engine, one per
+// input and one per sink.
+void print_config_summary(std::ostream& out, const engine::EngineConfig& config);
+
+}  // namespace nowait::app
