@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <poll.h>
-#include <regex>
 #include <signal.h>
 #include <sndfile.h>
 #include <spawn.h>
@@ -115,11 +114,19 @@ class Child {
 
 void write_file(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 
-// The frame count `nowait run` reported for a sink in its closing lines.
+// The frame count `nowait run` reported for a sink in its closing lines
+// ("nowait: <sink>: <N> frames ..."), or -1. (No std::regex: gcc 12 under ASan
+// warns inside its std::function internals.)
 long long reported_frames(const std::string& output, const std::string& sink) {
-  std::smatch m;
-  const std::regex line("nowait: " + sink + ": ([0-9]+) frames");
-  return std::regex_search(output, m, line) ? std::stoll(m[1]) : -1;
+  const std::string prefix = "nowait: " + sink + ": ";
+  for (std::size_t at = output.find(prefix); at != std::string::npos; at = output.find(prefix, at + 1)) {
+    const std::size_t digits = at + prefix.size();
+    std::size_t end = digits;
+    while (end < output.size() && output[end] >= '0' && output[end] <= '9') ++end;
+    if (end > digits && output.compare(end, 7, " frames") == 0)
+      return std::stoll(output.substr(digits, end - digits));
+  }
+  return -1;
 }
 
 struct WavInfo {
