@@ -327,7 +327,9 @@ class BroadcastRing<T>::Writer {
     detail::BroadcastWord* const slot = words_ + static_cast<std::size_t>(sequence % slots_) * stride_words_;
     // Relaxed: the release fence below orders this store before every payload store.
     slot[0].store(detail::stamp_busy(sequence), std::memory_order_relaxed);
-    detail::seqlock_fence_after_busy_stamp();
+    // Release fence after the busy stamp: a reader whose payload load reads any
+    // later store also sees the busy stamp when it rechecks.
+    detail::release_fence();
     detail::store_seqlock_words(slot + 1, payload_words_, bytes.data(),
                                 std::min(bytes.size(), payload_bytes_));
     // Release: a reader that acquires the done stamp sees the whole payload.
@@ -449,7 +451,9 @@ class BroadcastRing<T>::Reader {
     if (before != expected) return drop_to(std::max(written, detail::items_started(before)));
 
     detail::load_seqlock_words(slot + 1, out.data(), std::min(out.size(), payload_bytes_));
-    detail::seqlock_fence_before_recheck();
+    // Acquire fence before the recheck: if the copy read any word of a later
+    // write, that write's busy stamp is visible to the recheck.
+    detail::acquire_fence();
     // Relaxed: ordered after the copy by the fence above.
     const std::uint64_t after = slot[0].load(std::memory_order_relaxed);
     if (after != expected) return drop_to(std::max(written, detail::items_started(after)));

@@ -82,7 +82,9 @@ class PipelineStatus {
     NOWAIT_PRECONDITION(dropped <= total, "PipelineStatus::add_chunks: more dropped than total");
     total_chunks_.add(total);
     if (dropped == 0) return;
-    fence_before_drops();
+    // Release fence: publishes the total added before the drop (pairs with the
+    // acquire fence in snapshot(), keeping dropped <= total there).
+    detail::release_fence();
     dropped_chunks_.add(dropped);
   }
 
@@ -93,7 +95,8 @@ class PipelineStatus {
   Snapshot snapshot() const noexcept NOWAIT_NONBLOCKING {
     Snapshot s;
     s.dropped_chunks = dropped_chunks_.value();
-    fence_after_drops();
+    // Acquire fence: makes visible the total added before every drop the load saw.
+    detail::acquire_fence();
     s.total_chunks = total_chunks_.value();
     s.audio_lag_ms = audio_lag_ms_.value();
     s.inference_time_ms = inference_time_ms_.value();
@@ -101,30 +104,6 @@ class PipelineStatus {
   }
 
  private:
-  // The fence pair that keeps dropped_chunks <= total_chunks in a snapshot.
-  // The counters' own operations are relaxed; a release fence before the
-  // writer's add to dropped and an acquire fence after the reader's load of
-  // it synchronise whenever the load sees that add, carrying the total added
-  // before it. ThreadSanitizer does not model fences, so GCC warns under
-  // -fsanitize=thread (-Wtsan); every access they order is atomic, so TSan has
-  // no plain access to misjudge, and the warning is silenced for these two
-  // functions only.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
-  static void fence_before_drops() noexcept NOWAIT_NONBLOCKING {
-    // release: publishes the total added before the drop.
-    std::atomic_thread_fence(std::memory_order_release);
-  }
-  static void fence_after_drops() noexcept NOWAIT_NONBLOCKING {
-    // acquire: makes visible the total added before every drop the load saw.
-    std::atomic_thread_fence(std::memory_order_acquire);
-  }
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic pop
-#endif
-
   // One cache line per group of fields one thread writes together: the lag
   // usually comes from the RT thread and the rest from the analysis thread,
   // but a program may split them otherwise, and writers from different

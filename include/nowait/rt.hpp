@@ -15,6 +15,7 @@
 //   compiles to nothing, so it is free on the real-time path.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -99,6 +100,30 @@ inline std::int64_t monotonic_ns() noexcept NOWAIT_NONBLOCKING {
 #pragma clang diagnostic pop
 #endif
 
+namespace detail {
+
+// The fences nowait's lock-free code pairs by hand (seqlocks, PipelineStatus);
+// each call site says what its fence pairs with. ThreadSanitizer does not
+// model fences, so GCC warns under -fsanitize=thread (-Wtsan) that a plain
+// access ordered only by a fence may be reported as a race. Every access
+// these fences order in nowait is itself atomic, so TSan has no plain access
+// to misjudge; the warning is silenced for these two functions only.
+// Thread: any. Wait-free; no allocation.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+inline void release_fence() noexcept NOWAIT_NONBLOCKING {
+  std::atomic_thread_fence(std::memory_order_release);  // release: the caller's pairing, stated at the call
+}
+inline void acquire_fence() noexcept NOWAIT_NONBLOCKING {
+  std::atomic_thread_fence(std::memory_order_acquire);  // acquire: the caller's pairing, stated at the call
+}
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
+
+}  // namespace detail
 }  // namespace nowait
 
 #if defined(NDEBUG)

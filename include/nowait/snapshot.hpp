@@ -228,7 +228,9 @@ class SeqlockCell {
     const std::uint64_t newest = before >> 1;
     std::array<std::byte, sizeof(T)> bytes{};
     detail::load_seqlock_words(copy(newest & 1), bytes.data(), sizeof(T));
-    detail::seqlock_fence_before_recheck();
+    // Acquire fence before the recheck: if the copy read any word of a later
+    // write, that write's stamp is visible to the recheck.
+    detail::acquire_fence();
     // Relaxed: ordered after the copy by the acquire fence above.
     const std::uint64_t after = sequence_.load(std::memory_order_relaxed);
     // Write newest + 2, the next to overwrite this copy, sets 2 * newest + 3 first.
@@ -289,7 +291,9 @@ class SeqlockCell {
 
   // Completes write k + 1, where busy == 2k + 1.
   void publish_owned(std::uint64_t busy, const T& value) noexcept NOWAIT_NONBLOCKING {
-    detail::seqlock_fence_after_busy_stamp();
+    // Release fence after the busy stamp: a reader whose copy reads any of the
+    // following stores also sees the stamp change when it rechecks.
+    detail::release_fence();
     const std::uint64_t done = busy + 1;
     write_copy((done >> 1) & 1, value);
     // Release: a reader or writer that acquires this stamp sees the whole copy.

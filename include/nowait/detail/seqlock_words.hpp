@@ -36,31 +36,6 @@ constexpr std::size_t seqlock_words_for(std::size_t bytes) noexcept {
   return bytes / sizeof(std::uint64_t) + (bytes % sizeof(std::uint64_t) != 0 ? 1 : 0);
 }
 
-// The seqlock's two fences. ThreadSanitizer does not model fences, so GCC
-// warns under -fsanitize=thread (-Wtsan) that a plain access ordered only by a
-// fence may be reported as a race. Every access these fences order is itself
-// atomic, so TSan has no plain access to misjudge; the warning is silenced for
-// these two functions only.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
-// Writer, between the busy stamp and the payload stores.
-inline void seqlock_fence_after_busy_stamp() noexcept NOWAIT_NONBLOCKING {
-  // Release fence: a reader whose payload load reads any later store also sees
-  // the busy stamp when it rechecks (pairs with seqlock_fence_before_recheck).
-  std::atomic_thread_fence(std::memory_order_release);
-}
-// Reader, between the payload loads and the second stamp load.
-inline void seqlock_fence_before_recheck() noexcept NOWAIT_NONBLOCKING {
-  // Acquire fence: if the copy read any word of a later write, that write's busy
-  // stamp is visible to the recheck (pairs with seqlock_fence_after_busy_stamp).
-  std::atomic_thread_fence(std::memory_order_acquire);
-}
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic pop
-#endif
-
 // Packs `bytes` bytes from `src` into `words` payload words, zeroing the rest,
 // so a short block and the padding of the last word are deterministic.
 inline void store_seqlock_words(SeqlockWord* dst, std::size_t words, const std::byte* src,
