@@ -5,8 +5,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <pthread.h>
-#include <sched.h>
 #include <stdexcept>
 
 namespace nowait::engine {
@@ -30,19 +28,6 @@ void sleep_until_ns(std::int64_t when) noexcept {
 }
 
 std::atomic<bool> warned_no_fifo{false};
-
-bool ask_for_fifo(int priority) noexcept {
-  sched_param param{};
-  param.sched_priority =
-      std::clamp(priority, sched_get_priority_min(SCHED_FIFO), sched_get_priority_max(SCHED_FIFO));
-  const int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
-  if (err == 0) return true;
-  if (!warned_no_fifo.exchange(true, std::memory_order_relaxed)) {
-    std::fprintf(stderr, "nowait: virtual clock: SCHED_FIFO not permitted (%s); running at normal priority\n",
-                 std::strerror(err));
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -68,7 +53,9 @@ void VirtualClockDriver::stop() {
 }
 
 void VirtualClockDriver::run(Engine& engine) noexcept {
-  if (options_.realtime_priority) realtime_.store(ask_for_fifo(options_.priority), std::memory_order_relaxed);
+  if (options_.realtime_priority)
+    realtime_.store(request_fifo_priority(options_.priority, "virtual clock", warned_no_fifo),
+                    std::memory_order_relaxed);
   const StreamFormat format = engine.format();
   const auto block = static_cast<std::uint64_t>(format.block_frames);
   const DriverMetrics metrics = engine.driver_metrics();

@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "engine/engine.hpp"
+#include "engine/thread_priority.hpp"
 
 namespace nowait::engine {
 
@@ -55,7 +56,7 @@ struct VirtualClockOptions {
   // Ask for SCHED_FIFO at `priority`; when not permitted, say so once on
   // stderr and run at normal priority.
   bool realtime_priority = true;
-  int priority = 70;
+  int priority = clock_fifo_priority;
 };
 
 class VirtualClockDriver final : public Driver {

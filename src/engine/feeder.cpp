@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "engine/thread_priority.hpp"
+
 namespace nowait::engine {
 
 std::size_t input_ring_frames(const StreamFormat& format) noexcept {
@@ -86,13 +88,13 @@ void Feeder::end_input() {
   ended_.store(true, std::memory_order_release);  // release: error_ is visible to whoever sees ended
 }
 
-void Feeder::start() {
+void Feeder::start(int fifo_priority) {
   if (thread_.joinable()) throw std::logic_error("Feeder::start: already started");
   {
     std::lock_guard lock(mutex_);
     stop_requested_ = false;
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this, fifo_priority] { run(fifo_priority); });
 }
 
 void Feeder::stop() {
@@ -110,7 +112,9 @@ std::string Feeder::error() const {
   return error_;
 }
 
-void Feeder::run() {
+void Feeder::run(int fifo_priority) {
+  static std::atomic<bool> warned_no_fifo{false};
+  if (fifo_priority > 0) request_fifo_priority(fifo_priority, "input feeders", warned_no_fifo);
   for (;;) {
     top_up();
     if (ended()) return;

@@ -75,8 +75,10 @@ class Feeder {
   // copied. Thread: as top_up(). Wait-free; no allocation.
   std::size_t push(std::span<const float> frames) noexcept;
 
-  // Starts the producer thread. Precondition: not started. Thread: control.
-  void start();
+  // Starts the producer thread. With fifo_priority > 0 the thread asks for
+  // SCHED_FIFO at that priority (see thread_priority.hpp) and runs at normal
+  // priority when refused. Precondition: not started. Thread: control.
+  void start(int fifo_priority = 0);
   // Stops and joins the producer thread; does nothing if not started.
   // Thread: control. Blocking.
   void stop();
@@ -92,7 +94,7 @@ class Feeder {
   std::chrono::nanoseconds poll_interval() const noexcept { return poll_; }
 
  private:
-  void run();
+  void run(int fifo_priority);
   void end_input();
 
   std::string name_;
