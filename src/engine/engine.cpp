@@ -168,6 +168,7 @@ struct Engine::Impl {
 
   struct ControlInput {
     std::string name;
+    std::string source;  // the spec it was built from
     std::uint32_t id = 0;
     double gain_db = 0.0;
     double pan = 0.0;
@@ -211,7 +212,8 @@ struct Engine::Impl {
   StageTimer* broadcast_timer = nullptr;
   StageTimer* process_timer = nullptr;
   Histogram* process_histogram = nullptr;
-  MaxGauge<std::uint64_t> process_max_ns;  // interval maximum for status(); not exported
+  // process() times of the open status window (see EngineStatus); not exported.
+  std::optional<Histogram> window_histogram;
 
   // ---- RT side: touched only by process() (and by shutdown() once it has stopped) ----
   std::optional<Channel::Realtime> rt;
@@ -240,7 +242,10 @@ struct Engine::Impl {
   std::map<Ticket, PendingCommand> pending;
   std::map<Ticket, CommandResult> done;
   bool recording_requested = false;  // a start is sent or active, and no stop sent
-  StageTimer::Snapshot last_process{};
+  // The status window (see EngineStatus): when the open one began, and the
+  // figures of the latest closed one (none before the first closes).
+  std::chrono::steady_clock::time_point window_start{};
+  std::optional<ProcessWindow> closed_window;
 
   // ---- sinks: guarded by sinks_mutex (also read by registry callbacks) ----
   // Lock order: control_mutex, then sinks_mutex; the registry's mutex is held
@@ -393,10 +398,34 @@ struct Engine::Impl {
     pipeline->set_inference_time_ms((elapsed + 500'000) / 1'000'000);
     process_histogram->record(elapsed);
     process_timer->record(elapsed);
-    process_max_ns.observe(elapsed);
+    window_histogram->record(elapsed);
   }
 
   // ==== prepare ================================================================
+
+  // The latest closed status window, closing the open one first when it is a
+  // second old; before any has closed, everything so far. control_mutex held.
+  ProcessWindow process_window() {
+    using clock = std::chrono::steady_clock;
+    const clock::time_point now = clock::now();
+    const std::chrono::duration<double> open_for = now - window_start;
+    if (open_for >= std::chrono::seconds(1) || !closed_window) {
+      const bool close = open_for >= std::chrono::seconds(1);
+      const HistogramSnapshot h =
+          close ? window_histogram->snapshot_and_reset() : window_histogram->snapshot();
+      ProcessWindow w;
+      w.blocks = h.count();
+      w.seconds = open_for.count();
+      w.mean_ms = h.mean() / 1e6;
+      w.p50_ms = static_cast<double>(h.p50()) / 1e6;
+      w.p99_ms = static_cast<double>(h.p99()) / 1e6;
+      w.max_ms = static_cast<double>(h.max()) / 1e6;
+      if (!close) return w;
+      closed_window = w;
+      window_start = now;
+    }
+    return *closed_window;
+  }
 
   void register_metrics() {
     blocks_total = &registry.counter("nowait_blocks_total", "Blocks mixed by the engine");
@@ -418,6 +447,8 @@ struct Engine::Impl {
     process_timer = &registry.stage_timer("nowait_stage", "Engine stage time", {{"stage", "process"}});
     process_histogram = &registry.histogram("nowait_process_duration_seconds", "Time of one process() call",
                                             Unit::nanoseconds, HistogramLayout(100, 1'000'000'000, 32));
+    window_histogram.emplace(HistogramLayout(100, 1'000'000'000, 32));
+    window_start = std::chrono::steady_clock::now();
     registry.callback_gauge("nowait_blocks_per_second", "Blocks mixed per second since the previous scrape",
                             Unit::none,
                             [this] { return block_rate.update({blocks_total->value()}).instant[0]; });
@@ -609,6 +640,7 @@ struct Engine::Impl {
 
     ControlInput in;
     in.name = c.name;
+    in.source = c.source;
     in.id = next_input_id;
     in.gain_db = c.gain_db;
     in.pan = c.pan;
@@ -630,7 +662,7 @@ struct Engine::Impl {
     // Prefilled to the brim before the RT side sees it, so it starts without
     // an underrun.
     in.feeder->top_up();
-    if (options.feed == FeedMode::threads) in.feeder->start();
+    if (options.feed == FeedMode::threads) in.feeder->start(options.feeder_priority);
 
     Command cmd;
     cmd.kind = CommandKind::add_input;
@@ -847,6 +879,7 @@ struct Engine::Impl {
         if (s->status().name == label) ++same;
       if (same != 0) label += "-" + std::to_string(same + 1);
     }
+    if (label != raw->status().name) raw->rename(label);  // "recorder", "recorder-2": status names differ too
     raw->start(hub->subscribe(), format);
     {
       std::lock_guard lock(sinks_mutex);
@@ -1043,15 +1076,13 @@ EngineStatus Engine::status() {
   s.latency_ms = static_cast<double>(m.buffered_frames->value()) * 1000.0 / m.format.sample_rate;
   const PipelineStatus::Snapshot pipeline = m.pipeline->snapshot();
   s.drop_percent = 100.0 * pipeline.drop_rate();
-  const StageTimer::Snapshot process = m.process_timer->snapshot();
-  const double period_ns = m.format.block_seconds() * 1e9;
-  if (process.count > m.last_process.count) {
-    const double mean_ns = static_cast<double>(process.total_ns - m.last_process.total_ns) /
-                           static_cast<double>(process.count - m.last_process.count);
-    s.rtf = mean_ns / period_ns;
-  }
-  m.last_process = process;
-  s.max_rtf = static_cast<double>(m.process_max_ns.take_and_reset()) / period_ns;
+  s.dropped_blocks = pipeline.dropped_chunks;
+  s.process = m.process_window();
+  const double period_ms = m.format.block_seconds() * 1e3;
+  s.rtf = s.process.mean_ms / period_ms;
+  s.max_rtf = s.process.max_ms / period_ms;
+  s.blocks_per_second =
+      s.process.seconds > 0 ? static_cast<double>(s.process.blocks) / s.process.seconds : 0.0;
   s.master_gain_db = m.master_gain_db;
   s.clipped_samples = m.clipped_samples->value();
   s.deadline_misses = m.deadline_misses->value();
@@ -1061,10 +1092,12 @@ EngineStatus Engine::status() {
   const MeterFrame& meters = m.meter_reader->front();
   s.master_peak_dbfs = linear_to_db(meters.master.peak());
   s.master_hold_dbfs = linear_to_db(meters.master.hold());
+  s.master_levels = meters.master;
   for (const Impl::ControlInput& in : m.inputs) {
     if (in.removing) continue;
     InputStatus is;
     is.name = in.name;
+    is.source = in.source;
     is.gain_db = in.gain_db;
     is.pan = in.pan;
     is.mute = in.mute;
@@ -1074,6 +1107,7 @@ EngineStatus Engine::status() {
       if (meters.input_ids[i] == in.id) {
         is.peak_dbfs = linear_to_db(meters.inputs[i].peak());
         is.hold_dbfs = linear_to_db(meters.inputs[i].hold());
+        is.levels = meters.inputs[i];
       }
     }
     is.underrun_blocks = in.metrics.underrun_blocks->value();

@@ -39,6 +39,7 @@
 #include "engine/scope.hpp"
 #include "engine/sink.hpp"
 #include "engine/source.hpp"
+#include "engine/thread_priority.hpp"
 #include "nowait/metrics.hpp"
 #include "nowait/registry.hpp"
 #include "nowait/rt.hpp"
@@ -59,6 +60,10 @@ std::unique_ptr<Source> default_source_factory(const InputConfig& config, const 
 
 struct EngineOptions {
   FeedMode feed = FeedMode::threads;
+  // The feeders' SCHED_FIFO priority in threads mode, below the RT thread's,
+  // so that ordinary load cannot starve the input rings; 0 keeps them at
+  // normal priority. Refused: they run at normal priority, saying so once.
+  int feeder_priority = feeder_fifo_priority;
   SourceFactory source_factory;  // empty: default_source_factory
   // Build and start the config's [[sink]]s in prepare().
   bool start_sinks = true;
@@ -132,11 +137,13 @@ struct DriverMetrics {
 
 struct InputStatus {
   std::string name;
+  std::string source;  // its source spec, e.g. "tone:440"
   double gain_db = 0.0;
   double pan = 0.0;
   bool mute = false;
   double peak_dbfs = 0.0;  // the larger channel's block peak, -inf for silence
   double hold_dbfs = 0.0;
+  StereoLevel levels;  // the latest block's per-channel readings (linear), after gain, pan and mute
   std::uint64_t underrun_blocks = 0;
   std::uint64_t overrun_frames = 0;
   bool ended = false;  // a one-shot source has played out
@@ -151,17 +158,38 @@ struct RecordingStatus {
   std::string error;  // the recorder's failure, if it failed
 };
 
-// The figures of a CLI status line, read at one moment on the control side.
+// process() times over one window of blocks.
+struct ProcessWindow {
+  std::uint64_t blocks = 0;  // process() calls in the window
+  double seconds = 0.0;      // the window's wall-clock length
+  double mean_ms = 0.0;
+  double p50_ms = 0.0;
+  double p99_ms = 0.0;
+  double max_ms = 0.0;
+};
+
+// The figures of a status line or a dashboard, read at one moment on the
+// control side.
+//
+// The process() figures (rtf, max_rtf, process) cover the latest completed
+// window of about a second: status() closes a window once a second has passed
+// since the last one closed, and reports it until the next closes. So every
+// caller, however often it asks and however many ask, sees the same recent
+// second; before the first window closes they cover everything so far.
 struct EngineStatus {
-  std::uint64_t blocks = 0;     // blocks processed
-  double uptime_seconds = 0.0;  // stream time: blocks * block period
-  double latency_ms = 0.0;      // capture-to-mix: the fullest input ring at the latest block, in ms
-  double rtf = 0.0;             // mean process() time over the block period, since the previous status()
-  double max_rtf = 0.0;         // the longest process() over the block period, since the previous status()
-  double drop_percent = 0.0;    // blocks with any input underrun, % of all blocks
+  std::uint64_t blocks = 0;          // blocks processed
+  double uptime_seconds = 0.0;       // stream time: blocks * block period
+  double latency_ms = 0.0;           // capture-to-mix: the fullest input ring at the latest block, in ms
+  double rtf = 0.0;                  // mean process() time over the block period, in the window
+  double max_rtf = 0.0;              // the longest process() over the block period, in the window
+  ProcessWindow process;             // process() times in the window
+  double drop_percent = 0.0;         // blocks with any input underrun, % of all blocks
+  std::uint64_t dropped_blocks = 0;  // blocks with any input underrun
+  double blocks_per_second = 0.0;    // blocks mixed per second, over the window
   double master_gain_db = 0.0;
   double master_peak_dbfs = 0.0;
   double master_hold_dbfs = 0.0;
+  StereoLevel master_levels;  // the latest block's per-channel readings (linear), after the master gain
   std::uint64_t clipped_samples = 0;
   std::uint64_t deadline_misses = 0;
   double drift_ms = 0.0;

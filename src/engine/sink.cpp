@@ -44,7 +44,7 @@ struct Sink::Impl {
   void count_dropout(const ReadResult& result, const StreamFormat& format);
   void finish(Sink& sink, SinkState state, std::string error) noexcept;
 
-  const std::string name;  // a copy the sink thread may read without the mutex
+  std::string name;  // a copy the sink thread reads without the mutex; changed only before start()
   mutable std::mutex mutex;
   SinkStatus status;  // guarded by mutex
 
@@ -166,6 +166,13 @@ void Sink::stop() {
 SinkStatus Sink::status() const {
   const std::scoped_lock lock(impl_->mutex);
   return impl_->status;
+}
+
+void Sink::rename(std::string name) {
+  if (impl_->started) throw std::logic_error("Sink::rename: the sink has started");
+  const std::scoped_lock lock(impl_->mutex);
+  impl_->status.name = name;
+  impl_->name = std::move(name);
 }
 
 void Sink::set_path(std::string path) {

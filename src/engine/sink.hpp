@@ -103,6 +103,11 @@ class Sink {
   // that was never started. Thread: control. Blocking.
   void stop();
 
+  // Gives the sink another name (status().name, its log lines). The engine
+  // uses it to tell two sinks of one type apart. Throws std::logic_error once
+  // the sink has started. Thread: control. Blocking; allocates.
+  void rename(std::string name);
+
   // A consistent copy of the sink's state and counters. Thread: any non-RT.
   // Blocking (a short mutex shared with the sink thread); allocates.
   SinkStatus status() const;
