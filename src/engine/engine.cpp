@@ -144,7 +144,7 @@ std::uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
-CommandResult failed(std::string why) { return {false, std::move(why), 0}; }
+CommandResult failed(CommandFailure failure, std::string why) { return {false, std::move(why), 0, failure}; }
 
 }  // namespace
 
@@ -615,7 +615,8 @@ struct Engine::Impl {
   Ticket send(const Command& base, PendingCommand p) {
     Command cmd = base;
     cmd.ticket = next_ticket;
-    if (!control->try_send(cmd)) return complete_now(failed("the command queue is full; try again"));
+    if (!control->try_send(cmd))
+      return complete_now(failed(CommandFailure::unavailable, "the command queue is full; try again"));
     const Ticket t = next_ticket++;
     p.kind = cmd.kind;
     pending.emplace(t, std::move(p));
@@ -623,20 +624,22 @@ struct Engine::Impl {
   }
 
   Ticket submit_locked(Request r) {
-    if (!is_prepared) return complete_now(failed("the engine is not prepared"));
-    if (is_shut_down) return complete_now(failed("the engine is shut down"));
+    if (!is_prepared) return complete_now(failed(CommandFailure::unavailable, "the engine is not prepared"));
+    if (is_shut_down) return complete_now(failed(CommandFailure::unavailable, "the engine is shut down"));
     return std::visit([this](auto& req) { return submit_one(req); }, r);
   }
 
   Ticket submit_one(request::AddInput& req) {
     const InputConfig& c = req.config;
-    if (auto e = check_input(c)) return complete_now(failed(*e));
+    if (auto e = check_input(c)) return complete_now(failed(CommandFailure::invalid, *e));
     for (const ControlInput& in : inputs)
       if (in.name == c.name)
-        return complete_now(failed("an input named '" + c.name + "' already exists" +
-                                   (in.removing ? " (it is being removed)" : "")));
+        return complete_now(
+            failed(CommandFailure::conflict, "an input named '" + c.name + "' already exists" +
+                                                 (in.removing ? " (it is being removed)" : "")));
     if (inputs.size() >= max_inputs)
-      return complete_now(failed("too many inputs: at most " + std::to_string(max_inputs)));
+      return complete_now(
+          failed(CommandFailure::conflict, "too many inputs: at most " + std::to_string(max_inputs)));
 
     ControlInput in;
     in.name = c.name;
@@ -649,7 +652,7 @@ struct Engine::Impl {
     try {
       in.metrics = metrics_for(c.name);
       std::unique_ptr<Source> source = options.source_factory(c, format);
-      if (!source) return complete_now(failed("input '" + c.name + "': no source"));
+      if (!source) return complete_now(failed(CommandFailure::invalid, "input '" + c.name + "': no source"));
       auto [producer, consumer] = InputRing::create(input_ring_frames(format) * channels);
       strip = std::make_unique<InputStrip>(in.id, std::move(consumer), format,
                                            pan_gains(c.gain_db, c.pan, c.mute), *in.metrics.underrun_blocks,
@@ -657,7 +660,7 @@ struct Engine::Impl {
       in.feeder = std::make_unique<Feeder>(c.name, std::move(source), std::move(producer), format,
                                            *in.metrics.overrun_frames);
     } catch (const std::exception& e) {
-      return complete_now(failed("input '" + c.name + "': " + e.what()));
+      return complete_now(failed(CommandFailure::invalid, "input '" + c.name + "': " + e.what()));
     }
     // Prefilled to the brim before the RT side sees it, so it starts without
     // an underrun.
@@ -670,7 +673,8 @@ struct Engine::Impl {
     cmd.input = in.id;
     cmd.strip = strip.get();
     if (!control->try_send_with(strip, cmd))
-      return complete_now(failed("the command queue is full; try again"));  // strip and feeder freed here
+      return complete_now(failed(CommandFailure::unavailable,
+                                 "the command queue is full; try again"));  // strip and feeder freed here
     ++next_input_id;
     const Ticket t = next_ticket++;
     PendingCommand p;
@@ -684,7 +688,8 @@ struct Engine::Impl {
 
   Ticket submit_one(request::RemoveInput& req) {
     ControlInput* in = find_input(req.name);
-    if (in == nullptr) return complete_now(failed("unknown input '" + req.name + "'"));
+    if (in == nullptr)
+      return complete_now(failed(CommandFailure::unknown, "unknown input '" + req.name + "'"));
     Command cmd;
     cmd.kind = CommandKind::remove_input;
     cmd.input = in->id;
@@ -710,7 +715,7 @@ struct Engine::Impl {
   template <class Change>
   Ticket change_input(const std::string& name, Change change) {
     ControlInput* in = find_input(name);
-    if (in == nullptr) return complete_now(failed("unknown input '" + name + "'"));
+    if (in == nullptr) return complete_now(failed(CommandFailure::unknown, "unknown input '" + name + "'"));
     const double gain_db = in->gain_db;
     const double pan = in->pan;
     const bool mute = in->mute;
@@ -725,12 +730,14 @@ struct Engine::Impl {
   }
 
   Ticket submit_one(request::SetGain& req) {
-    if (auto e = check_gain(req.gain_db)) return complete_now(failed("input '" + req.name + "': " + *e));
+    if (auto e = check_gain(req.gain_db))
+      return complete_now(failed(CommandFailure::invalid, "input '" + req.name + "': " + *e));
     return change_input(req.name, [&](ControlInput& in) { in.gain_db = req.gain_db; });
   }
 
   Ticket submit_one(request::SetPan& req) {
-    if (auto e = check_pan(req.pan)) return complete_now(failed("input '" + req.name + "': " + *e));
+    if (auto e = check_pan(req.pan))
+      return complete_now(failed(CommandFailure::invalid, "input '" + req.name + "': " + *e));
     return change_input(req.name, [&](ControlInput& in) { in.pan = req.pan; });
   }
 
@@ -739,7 +746,8 @@ struct Engine::Impl {
   }
 
   Ticket submit_one(request::SetMasterGain& req) {
-    if (auto e = check_gain(req.gain_db)) return complete_now(failed("master " + *e));
+    if (auto e = check_gain(req.gain_db))
+      return complete_now(failed(CommandFailure::invalid, "master " + *e));
     Command cmd;
     cmd.kind = CommandKind::set_master_gain;
     cmd.master = static_cast<float>(db_to_linear(req.gain_db));
@@ -752,13 +760,14 @@ struct Engine::Impl {
     if (recording_requested) {
       std::lock_guard lock(sinks_mutex);
       return complete_now(
-          failed("already recording" + (recorder ? " to '" + recorder->status().path + "'" : "")));
+          failed(CommandFailure::conflict,
+                 "already recording" + (recorder ? " to '" + recorder->status().path + "'" : "")));
     }
     PendingCommand p;
     try {
       p.recorder = std::make_unique<RecorderSink>(req.path, req.format, req.sample_format, "recording");
     } catch (const std::exception& e) {
-      return complete_now(failed(std::string("recording: ") + e.what()));
+      return complete_now(failed(CommandFailure::invalid, std::string("recording: ") + e.what()));
     }
     // Subscribed before the command is sent, so the reader is at or before
     // the block the RT side will stamp, and can be moved up to it exactly.
@@ -771,7 +780,7 @@ struct Engine::Impl {
   }
 
   Ticket submit_one(request::StopRecording&) {
-    if (!recording_requested) return complete_now(failed("not recording"));
+    if (!recording_requested) return complete_now(failed(CommandFailure::conflict, "not recording"));
     Command cmd;
     cmd.kind = CommandKind::stop_recording;
     const Ticket t = send(cmd, PendingCommand{});
@@ -1018,8 +1027,9 @@ CommandResult Engine::call(Request r, std::chrono::milliseconds timeout) {
     return res;
   }
   if (auto it = impl_->pending.find(ticket); it != impl_->pending.end()) it->second.abandoned = true;
-  return failed("no reply from the real-time thread within " + std::to_string(timeout.count()) +
-                " ms (is a driver running?); the command may still take effect");
+  return failed(CommandFailure::unavailable,
+                "no reply from the real-time thread within " + std::to_string(timeout.count()) +
+                    " ms (is a driver running?); the command may still take effect");
 }
 
 void Engine::service() {
@@ -1085,6 +1095,7 @@ EngineStatus Engine::status() {
       s.process.seconds > 0 ? static_cast<double>(s.process.blocks) / s.process.seconds : 0.0;
   s.master_gain_db = m.master_gain_db;
   s.clipped_samples = m.clipped_samples->value();
+  s.scope_dropped_pairs = m.scope_dropped->value();
   s.deadline_misses = m.deadline_misses->value();
   s.drift_ms = m.drift_ms->value();
 

@@ -83,10 +83,19 @@ struct EngineOptions {
 // which the RT thread applied it: a gain ramp starts at that block's first
 // frame; a recording starts with that block (start_recording) or ends before
 // it at the earliest (stop_recording).
+enum class CommandFailure {
+  none,         // it succeeded
+  invalid,      // a value out of range or NaN, a source or file that cannot be built
+  unknown,      // no input of that name
+  conflict,     // the name exists, too many inputs, already recording, not recording
+  unavailable,  // the queue is full, no reply from the RT thread, the engine not running
+};
+
 struct CommandResult {
   bool ok = false;
   std::string error;  // why not, when !ok
   std::uint64_t block = 0;
+  CommandFailure failure = CommandFailure::none;
 };
 
 // The commands, as the control side sends them.
@@ -191,6 +200,7 @@ struct EngineStatus {
   double master_hold_dbfs = 0.0;
   StereoLevel master_levels;  // the latest block's per-channel readings (linear), after the master gain
   std::uint64_t clipped_samples = 0;
+  std::uint64_t scope_dropped_pairs = 0;  // XY pairs the scope ring had no room for
   std::uint64_t deadline_misses = 0;
   double drift_ms = 0.0;
   std::vector<InputStatus> inputs;
