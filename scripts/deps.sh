@@ -10,8 +10,9 @@
 set -euo pipefail
 
 declare -A GROUP=(
-  # libsndfile, libsamplerate, toml++, CLI11: the engine and the nowait app.
-  [build]="g++ make cmake ninja-build pkg-config libsndfile1-dev libsamplerate0-dev libtomlplusplus-dev libcli11-dev"
+  # libsndfile, libsamplerate, toml++, CLI11: the engine and the nowait app;
+  # cpp-httplib, nlohmann-json: its HTTP server and dashboard.
+  [build]="g++ make cmake ninja-build pkg-config libsndfile1-dev libsamplerate0-dev libtomlplusplus-dev libcli11-dev libcpp-httplib-dev nlohmann-json3-dev"
   # clang-22 + its runtime: the rtsan preset (-fsanitize=realtime, -Wfunction-effects).
   # clang-format: the formatting check (Debian 12's, the version the .clang-format is written for).
   # prometheus: promtool, which checks the registry's exposition format.

@@ -1,0 +1,82 @@
+// nowait server: the HTTP side of `nowait run`: the dashboard, the event
+// stream, the JSON control API and Prometheus metrics (docs/api.md).
+//
+//   nowait::server::Server server(engine, {.host = "127.0.0.1", .port = 8080});
+//   server.start();            // binds, then serves on its own threads
+//   std::puts(server.url().c_str());
+//   ...
+//   server.stop();             // before the engine goes
+//
+// Threads: a listener, a pool of connection threads (one per open
+// connection, each SSE client holding one) and a ticker that builds one
+// snapshot per event period. All of them are control-side: they read the
+// engine's lock-free telemetry and send commands through Engine::call, so the
+// RT thread never waits on a client. Every public function is control-side
+// and blocking.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "engine/engine.hpp"
+#include "server/event_hub.hpp"
+
+namespace nowait::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;    // 0: any free port (port() tells which)
+  std::string token;  // empty: none. Required unless host is loopback.
+  std::chrono::milliseconds event_period{100};
+  std::size_t max_event_clients = 64;
+  std::size_t scope_pairs = 512;  // the newest XY pairs in each snapshot
+  std::size_t max_body_bytes = 64 * 1024;
+  // Where POST /api/recording/start writes.
+  std::filesystem::path recordings_dir = "recordings";
+};
+
+// "HOST:PORT" or "[V6]:PORT" -> options.host/port. Throws
+// std::invalid_argument naming what is wrong. Thread: any.
+void parse_listen(std::string_view text, ServerOptions& options);
+
+// Whether `host` is a loopback address or "localhost". Thread: any.
+bool is_loopback(std::string_view host);
+
+// The directory recordings started from the API go to: the directory of the
+// config's first recorder, else "recordings". Thread: any.
+std::filesystem::path recordings_dir_for(const engine::EngineConfig& config);
+
+class Server {
+ public:
+  // Throws std::invalid_argument when the host is not loopback and there is
+  // no token. Binds nothing yet. The engine must be prepared and outlive the
+  // server.
+  Server(engine::Engine& engine, ServerOptions options);
+  // stop().
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving. Throws std::runtime_error "cannot listen on
+  // HOST:PORT: <reason>" when the address cannot be bound.
+  void start();
+  // Closes every event stream, stops serving and joins the server's threads.
+  // Idempotent.
+  void stop();
+
+  // The bound port (after start()).
+  int port() const noexcept;
+  // "http://HOST:PORT/".
+  std::string url() const;
+  EventHub::Stats event_stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nowait::server
