@@ -17,6 +17,7 @@
 #include "commands.hpp"
 #include "engine/driver.hpp"
 #include "engine/engine.hpp"
+#include "server/server.hpp"
 
 namespace nowait::app {
 
@@ -98,8 +99,26 @@ int run_engine(const RunOptions& options) {
   const auto config = load_config_or_report(options.config);
   if (!config) return exit_config_error;
 
+  server::ServerOptions server_options;
+  if (options.http) {
+    try {
+      server::parse_listen(options.listen, server_options);
+      server_options.token = options.token;
+      server_options.recordings_dir = server::recordings_dir_for(*config);
+      if (!server::is_loopback(server_options.host) && server_options.token.empty()) {
+        throw std::invalid_argument("--listen " + options.listen +
+                                    " is not loopback: give --token TOKEN, or anyone who can reach it could "
+                                    "change the mix");
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "nowait run: " << e.what() << '\n';
+      return exit_config_error;
+    }
+  }
+
   engine::Engine engine;
   std::unique_ptr<engine::Driver> driver;
+  std::unique_ptr<server::Server> http;
   try {
     engine.prepare(*config);
     driver = engine::make_driver(*config);
@@ -107,6 +126,15 @@ int run_engine(const RunOptions& options) {
     std::cerr << "nowait run: " << (options.config ? options.config->string() : std::string("default config"))
               << ": " << e.what() << '\n';
     return exit_config_error;
+  }
+  if (options.http) {
+    try {
+      http = std::make_unique<server::Server>(engine, server_options);
+      http->start();
+    } catch (const std::exception& e) {
+      std::cerr << "nowait run: " << e.what() << '\n';
+      return exit_config_error;
+    }
   }
 
   install_stop_handlers();
@@ -116,6 +144,7 @@ int run_engine(const RunOptions& options) {
               config->inputs.size(), config->format.sample_rate, config->format.block_frames,
               config->format.block_seconds() * 1000.0, std::string(driver->name()).c_str(),
               options.duration_seconds ? "stopping after --duration" : "Ctrl-C stops");
+  if (http) std::printf("nowait: dashboard at %s\n", http->url().c_str());
   std::fflush(stdout);
   // Sinks not yet announced: each gets one line once its first block is
   // written (or it failed), so a user or a script knows the file is live.
@@ -172,6 +201,7 @@ int run_engine(const RunOptions& options) {
   }
   if (terminal && !options.quiet) std::printf("\n");
 
+  if (http) http->stop();  // before the driver: its last answers still need the RT thread
   driver->stop();
   const engine::EngineStatus last = engine.status();
   engine.shutdown();  // stops feeders and sinks: every recording is finalised here

@@ -30,11 +30,14 @@ struct CheckConfigOptions {
 // exit_config_error.
 int run_check_config(const CheckConfigOptions& options);
 
-// `nowait run [config.toml] [--duration S] [--quiet]`
+// `nowait run [config.toml] [--duration S] [--quiet] [--listen HOST:PORT] [--token T] [--no-http]`
 struct RunOptions {
   std::optional<std::filesystem::path> config;  // none: the embedded default_config()
   std::optional<double> duration_seconds;       // none: until SIGINT or SIGTERM; otherwise > 0
   bool quiet = false;                           // no status line, only errors
+  bool http = true;                             // serve the dashboard and API (--no-http: not)
+  std::string listen = "127.0.0.1:8080";        // --listen HOST:PORT (port 0: any free port)
+  std::string token;                            // --token: needed off loopback; guards control calls
 };
 
 // Runs the engine in real time. Defined in cmd_run.cpp.

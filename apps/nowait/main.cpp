@@ -1,7 +1,7 @@
 // nowait: the command line. Parses the arguments with CLI11 and hands them to
 // one subcommand (see commands.hpp); each subcommand lives in its own file.
 //
-//   nowait run [config.toml] [--duration S] [--quiet]
+//   nowait run [config.toml] [--duration S] [--quiet] [--listen HOST:PORT] [--token T] [--no-http]
 //   nowait render config.toml --out file.wav [--seconds N]
 //   nowait check-config config.toml
 #include <CLI/CLI.hpp>
@@ -47,6 +47,15 @@ int main(int argc, char** argv) {
   CLI::Option* run_duration_option =
       run->add_option("--duration", run_duration, "Stop after this many seconds")->check(positive_seconds);
   run->add_flag("-q,--quiet", run_options.quiet, "No status line; print only errors");
+  run->add_option("--listen", run_options.listen,
+                  "Serve the dashboard and API on HOST:PORT (port 0: any free port)")
+      ->type_name("HOST:PORT")
+      ->capture_default_str();
+  run->add_option("--token", run_options.token,
+                  "Bearer token for control calls; required when --listen is not loopback")
+      ->type_name("TOKEN");
+  bool no_http = false;
+  run->add_flag("--no-http", no_http, "Run without the dashboard and API server");
 
   RenderOptions render_options;
   std::string render_config;
@@ -74,6 +83,7 @@ int main(int argc, char** argv) {
     if (run->parsed()) {
       if (run_config_option->count() > 0) run_options.config = run_config;
       if (run_duration_option->count() > 0) run_options.duration_seconds = run_duration;
+      run_options.http = !no_http;
       return run_engine(run_options);
     }
     if (render->parsed()) {
