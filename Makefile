@@ -12,9 +12,10 @@ SOURCES = $(shell git ls-files '*.hpp' '*.cpp' '*.h' 2>/dev/null)
 deps-%:
 	@scripts/deps.sh build $*
 
-# make test builds the benchmarks too (their smoke runs are tests).
+# make test builds the benchmarks too (their smoke runs are tests) and runs
+# the dashboard in a real browser.
 deps-all:
-	@scripts/deps.sh build test bench
+	@scripts/deps.sh build test bench browser
 
 run: deps-build
 	cmake --preset release -DNOWAIT_BUILD_TESTS=OFF

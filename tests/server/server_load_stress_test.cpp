@@ -1,0 +1,112 @@
+// Load: 20 event-stream clients plus a client hammering the control API, for
+// 30 s in release (3 s under sanitizers). Every client keeps getting events,
+// every API call is answered, the server's memory stays flat, and on a
+// real-time clock the engine misses no deadline.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server_test_support.hpp"
+#include "support/stress.hpp"
+
+namespace nowait::server::test {
+namespace {
+
+// The process's resident set, in kB, from /proc/self/status.
+long resident_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+TEST(ServerLoad, TwentyEventClientsAndApiCallsLeaveTheEngineOnTimeAndMemoryFlat) {
+  const double seconds = static_cast<double>(nowait::test::stress_count(30, 3));
+  constexpr int clients = 20;
+  LiveServer live;
+  const int port = live.server->port();
+
+  std::atomic<bool> stop{false};
+  std::vector<std::uint64_t> events(clients, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(std::chrono::seconds(10));
+      // Counted per chunk boundary-safe: every event carries "event: metrics".
+      std::string tail;
+      c.Get("/events", [&](const char* data, std::size_t n) {
+        tail.append(data, n);
+        for (std::size_t at; (at = tail.find("event: metrics\n")) != std::string::npos;) {
+          ++events[i];
+          tail.erase(0, at + 15);
+        }
+        if (tail.size() > 16) tail.erase(0, tail.size() - 16);
+        return !stop.load();
+      });
+    });
+  }
+  std::uint64_t calls = 0;
+  std::uint64_t failures = 0;
+  std::thread api([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(std::chrono::seconds(10));
+    for (int k = 0; !stop.load(); ++k) {
+      const std::string body = "{\"gain_db\": " + std::to_string(-(k % 24)) + "}";
+      const auto patched = c.Patch("/api/inputs/tone%20A", body, "application/json");
+      const auto state = c.Get("/api/state");
+      const auto metrics = c.Get("/metrics");
+      calls += 3;
+      failures += (patched && patched->status == 200 ? 0 : 1) + (state && state->status == 200 ? 0 : 1) +
+                  (metrics && metrics->status == 200 ? 0 : 1);
+    }
+  });
+
+  // Warm up for a fifth of the run, then watch the resident set.
+  const auto start = std::chrono::steady_clock::now();
+  const auto at = [&](double fraction) {
+    return start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                       std::chrono::duration<double>(seconds * fraction));
+  };
+  std::this_thread::sleep_until(at(0.2));  // the load's length, not a synchronisation
+  const long rss_warm = resident_kb();
+  const std::uint64_t misses_warm = live.engine.status().deadline_misses;
+  std::this_thread::sleep_until(at(1.0));
+  const long rss_end = resident_kb();
+  const engine::EngineStatus status = live.engine.status();
+  stop = true;
+  api.join();
+  for (std::thread& t : threads) t.join();
+
+  const double expected = seconds * 10.0;
+  std::printf("load: %d clients for %.0f s: events per client min %llu (expected %.0f), %llu API calls, "
+              "RSS %ld -> %ld kB, deadline misses %llu (%llu after warm-up), realtime clock %s\n",
+              clients, seconds,
+              static_cast<unsigned long long>(*std::min_element(events.begin(), events.end())), expected,
+              static_cast<unsigned long long>(calls), rss_warm, rss_end,
+              static_cast<unsigned long long>(status.deadline_misses),
+              static_cast<unsigned long long>(status.deadline_misses - misses_warm),
+              live.driver.realtime() ? "yes" : "no");
+  for (int i = 0; i < clients; ++i) {
+    EXPECT_GE(static_cast<double>(events[i]), expected * 0.3) << "client " << i;
+    EXPECT_LE(static_cast<double>(events[i]), expected * 1.5 + 2) << "client " << i;
+  }
+  EXPECT_GT(calls, 0u);
+  EXPECT_EQ(failures, 0u);
+#ifdef NOWAIT_STRESS_FULL
+  // Release only: sanitizers' allocators keep freed memory in quarantine.
+  EXPECT_LT(rss_end - rss_warm, 8 * 1024) << "the resident set grew under steady load";
+  // On a SCHED_FIFO clock the server's threads cannot delay the mix.
+  if (live.driver.realtime()) {
+    EXPECT_EQ(status.deadline_misses, 0u);
+  }
+#endif
+}
+
+}  // namespace
+}  // namespace nowait::server::test
