@@ -1,17 +1,19 @@
 # bench/plot.gp: the chart of one bench run. Called by bench/report.py with
 #   datadir  folder holding throughput.dat, roundtrip.dat, bulk.dat, push.dat,
-#            broadcast.dat, telemetry.dat, snapshot.dat, probes.dat (from the run's JSON)
+#            broadcast.dat, telemetry.dat, snapshot.dat, probes.dat, and with
+#            the engine benchmark engine.dat (from the run's JSON)
 #   out, kind ('svg' or 'png'), title, rtprobe (median probe of the latency
-#   case, ns), spscitems (items per throughput run)
+#   case, ns), spscitems (items per throughput run), engine (1 when engine.dat
+#   has rows), period (the engine's block period, us)
 # Every panel shows one run's medians with min-max bars; compare bars within a
 # panel, never across runs.
 if (kind eq 'png') {
-  set terminal pngcairo size 1400,2000 font 'sans,10' noenhanced
+  set terminal pngcairo size 1400,2500 font 'sans,10' noenhanced
 } else {
-  set terminal svg size 1400,2000 dynamic font 'sans,11' noenhanced background '#ffffff'
+  set terminal svg size 1400,2500 dynamic font 'sans,11' noenhanced background '#ffffff'
 }
 set output out
-set multiplot layout 4,2 title title font ',14'
+set multiplot layout 5,2 title title font ',14'
 
 set style data histograms
 set style histogram errorbars gap 1 lw 1
@@ -81,5 +83,19 @@ set ylabel 'round trip ns'
 set yrange [0:*]
 unset key
 plot datadir.'/probes.dat' using 1:2 with points pt 7 ps 0.5 lc rgb '#444444'
+
+if (engine) {
+  set title 'Engine (issue 5): process() per block vs stereo inputs, idle (line: block period)'
+  set logscale y
+  set yrange [*:*]
+  set xlabel 'stereo inputs'
+  set ylabel 'us (log)'
+  set key bottom right
+  plot datadir.'/engine.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'nowait p99', \
+       '' using 1:3 with linespoints lw 2 pt 5 lc rgb '#d62728' title 'mutex + deque p99', \
+       '' using 1:4 with linespoints lw 1 pt 7 dt 2 lc rgb '#1f77b4' title 'nowait max', \
+       '' using 1:5 with linespoints lw 1 pt 5 dt 2 lc rgb '#d62728' title 'mutex + deque max', \
+       period with lines lw 2 dt 3 lc rgb '#000000' title sprintf('period %.0f us', period)
+}
 
 unset multiplot

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Turns one bench run into its artefacts (standard library only).
 
-  report.py merge   DRIVER_JSON MICRO_JSON OUT_JSON   one file: driver cases + Google Benchmark micro-costs
+  report.py merge   DRIVER_JSON MICRO_JSON [ENGINE_JSON] OUT_JSON
+                                                    one file: driver cases + Google Benchmark micro-costs
+                                                    + the engine benchmark (under "engine")
   report.py plot    RESULT_JSON OUT_SVG [OUT_PNG]     the chart, through gnuplot and bench/plot.gp
   report.py readme  RESULT_JSON README_MD             rewrites the README between the bench markers
   report.py summary RESULT_JSON                       the README's tables, on the terminal
@@ -60,8 +62,10 @@ def find_case(result, scenario, case_id):
 
 # ------------------------------------------------------------------ merge ---
 
-def merge(driver_path, micro_path, out_path):
+def merge(driver_path, micro_path, out_path, engine_path=None):
     result = load(driver_path)
+    if engine_path:
+        result["engine"] = load(engine_path)
     micro = load(micro_path) if micro_path and os.path.exists(micro_path) else None
     rows = []
     if micro:
@@ -180,6 +184,123 @@ def sections(result):
     return out
 
 
+# ----------------------------------------------------------------- engine ---
+
+def engine_run(runs, engine, inputs, feeder_priority=None):
+    return next((r for r in runs if r["engine"] == engine and r["inputs"] == inputs
+                 and feeder_priority in (None, r.get("feeder_priority"))), None)
+
+
+def feeders(priority):
+    return f"FIFO {priority}" if priority else "normal priority"
+
+
+def pair(a, b, key, fmt=num):
+    """'nowait / baseline' for one figure."""
+    return f"{fmt(a[key]) if a else '–'} / {fmt(b[key]) if b else '–'}"
+
+
+def triple(r):
+    return "–" if r is None else f"{num(r['p50_us'])} / {num(r['p99_us'])} / {num(r['max_us'])}"
+
+
+def count(x):
+    return f"{x:,}"
+
+
+def engine_clocked_table(eng):
+    """nowait and the baseline side by side, one row per input count and load."""
+    lines = ["| inputs | load, feeders | nowait p50 / p99 / max µs | baseline p50 / p99 / max µs "
+             "| p99 % of period, nowait / baseline | deadline misses, nowait / baseline "
+             "| underrun blocks, nowait / baseline |",
+             "|---|---|---|---|---|---|---|"]
+    for scenario, load in (("idle", "idle"), ("contention", "**spinner on the other core**")):
+        runs = eng.get(scenario, [])
+        points = sorted({(r["inputs"], r.get("feeder_priority", 0)) for r in runs}, key=lambda p: (p[0], -p[1]))
+        for n, prio in points:
+            a, b = engine_run(runs, "nowait", n, prio), engine_run(runs, "baseline", n, prio)
+            lines.append(f"| {n} | {load}, {feeders(prio)} | {triple(a)} | {triple(b)} "
+                         f"| {pair(a, b, 'p99_percent_of_period', lambda x: num(x) + '%')} "
+                         f"| {pair(a, b, 'deadline_misses', count)} | {pair(a, b, 'underrun_blocks', count)} |")
+    return "\n".join(lines)
+
+
+def engine_pull_table(eng):
+    runs = eng.get("pull", [])
+    if not runs:
+        return ""
+    lines = ["| inputs | nowait CPU µs per block | per input | baseline CPU µs per block | per input |",
+             "|---|---|---|---|---|"]
+    for n in sorted({r["inputs"] for r in runs}):
+        a, b = engine_run(runs, "nowait", n), engine_run(runs, "baseline", n)
+        lines.append(f"| {n} | {num(a['cpu_us_per_block']) if a else '–'} | {num(a['cpu_us_per_input']) if a else '–'} "
+                     f"| {num(b['cpu_us_per_block']) if b else '–'} | {num(b['cpu_us_per_input']) if b else '–'} |")
+    return "\n".join(lines)
+
+
+def engine_largest_line(eng):
+    largest = eng.get("largest_realtime", {})
+    swept = ", ".join(str(n) for n in largest.get("swept", []))
+    def show(engine):
+        n = largest.get(engine)
+        return "none" if n is None else f"**{n}**"
+    line = (f"Largest input count in real time (of {swept}; p99 < block period, no deadline miss, no underrun): "
+            f"nowait {show('nowait')}, baseline {show('baseline')}.")
+    pull = eng.get("pull", [])
+    if pull:
+        top = max(r["inputs"] for r in pull)
+        a = engine_run(pull, "nowait", top)
+        if a and a["cpu_us_per_input"]:
+            period = eng["meta"]["block_period_us"]
+            line += (f" Past the sweep, extrapolate from the CPU per input: nowait's {num(a['cpu_us_per_input'])} µs "
+                     f"per input per block (pull mode, cache-warm, {top} inputs) would fill a {num(period, 4)} µs period at about "
+                     f"{num(period / a['cpu_us_per_input'])} inputs on one core, before scheduling noise and the "
+                     "engine's limit of 64 inputs.")
+    return line
+
+
+def engine_targets_table(eng):
+    lines = ["| target | this run | goal | |", "|---|---|---|---|"]
+    for t in eng.get("targets", []):
+        value = t["value"]
+        status = "n/a" if value is None else ("met" if t["met"] else "**missed**")
+        shown = count(int(value)) if isinstance(value, (int, float)) and float(value).is_integer() else num(value)
+        lines.append(f"| {t['description']} | {shown} | {t['comparison'].replace('<=', '≤').replace('>=', '≥')} "
+                     f"{t['goal']:g} | {status} |")
+    return "\n".join(lines)
+
+
+def engine_intro(eng):
+    m = eng["meta"]
+    return (f"`nowait-bench-engine`: the real engine on its virtual clock against a baseline whose inputs are the "
+            f"seed design (a `std::mutex`-guarded `std::deque<float>` per input; the same sources, mixer, meters "
+            f"and master ring), each with N stereo tone inputs at {m['sample_rate'] // 1000} kHz and "
+            f"{m['block_frames']}-frame blocks (period {num(m['block_period_us'], 4)} µs), "
+            f"{m['seconds_per_point']:g} s per point, {m['compiler']} `-O2`, commit `{m['commit']}`. "
+            f"Durations are of `process()`; the clock thread runs SCHED_FIFO on CPU {m['cpu_rt']}"
+            + ("" if all(r.get("realtime_priority") for r in eng.get("idle", [])) else " (**where permitted: "
+               "some runs had no SCHED_FIFO**)")
+            + f"; both engines' feeders run at {feeders(m.get('feeder_priority', 0))} (the engine's default), and under "
+            f"contention, where a second process spins on CPU {m['cpu_load']} at normal priority, also at normal "
+            "priority. "
+            "A deadline miss is a block finished after the next one was due; "
+            "see [`bench/README.md`](bench/README.md#engine-benchmark)")
+
+
+def engine_sections(result):
+    """(heading, intro, body) of the engine benchmark, when the run has one."""
+    eng = result.get("engine")
+    if not eng:
+        return []
+    body = [engine_clocked_table(eng), "", engine_largest_line(eng)]
+    pull = engine_pull_table(eng)
+    if pull:
+        body += ["", "CPU per block with no clock (pull the inputs, then `process()`, back to back; thread CPU time "
+                 "of `process()` only):", "", pull]
+    body += ["", engine_targets_table(eng)]
+    return [("Engine (issue 5): nowait vs the mutex + deque baseline", engine_intro(eng), "\n".join(body))]
+
+
 def readme_section(result, json_rel, svg_rel):
     m = result["meta"]
     parts = [
@@ -207,7 +328,7 @@ def readme_section(result, json_rel, svg_rel):
         targets_table(result),
         "",
     ]
-    for title, intro, table in sections(result):
+    for title, intro, table in engine_sections(result) + sections(result):
         parts += [f"### {title}", "", intro + ".", "", table, ""]
     micro = micro_table(result)
     if micro:
@@ -237,7 +358,7 @@ def summary(result_path):
     result = load(result_path)
     print(f"\n==== Summary: {machine_line(result)}")
     print("\n" + targets_table(result))
-    for title, intro, table in sections(result):
+    for title, intro, table in engine_sections(result) + sections(result):
         print(f"\n### {title}\n{intro}.\n\n{table}")
     micro = micro_table(result)
     if micro:
@@ -314,6 +435,13 @@ def plot(result_path, svg_path, png_path=None):
         for i, (c, r) in enumerate((c, r) for c in result["cases"] for r in c["runs"]):
             probes.append([i, r["probe_ns"]])
         write_dat(f"{d}/probes.dat", probes)
+        engine_rows = []
+        idle = result.get("engine", {}).get("idle", [])
+        for n in sorted({r["inputs"] for r in idle}):
+            a, b = engine_run(idle, "nowait", n), engine_run(idle, "baseline", n)
+            engine_rows.append([n, a and a["p99_us"], b and b["p99_us"], a and a["max_us"], b and b["max_us"]])
+        write_dat(f"{d}/engine.dat", engine_rows)
+        period = result["engine"]["meta"]["block_period_us"] if engine_rows else "NaN"
         rt = find_case(result, "spsc_round_trip", "rt")
         rt_probe = rt["peers"][0]["probe_median_ns"] if rt else None
         title = (f"nowait bench: {m['cpu']}, {m['cpus_online']} CPUs, {m['compiler']}, {m['commit']}, {m['date'][:10]}"
@@ -322,7 +450,8 @@ def plot(result_path, svg_path, png_path=None):
         for kind, out in outputs:
             cmd = ["gnuplot", "-e",
                    f"datadir='{d}'; out='{out}'; kind='{kind}'; title='{title}'; "
-                   f"rtprobe={rt_probe if rt_probe else 'NaN'}; spscitems='{m['spsc_items']:.0e}'",
+                   f"rtprobe={rt_probe if rt_probe else 'NaN'}; spscitems='{m['spsc_items']:.0e}'; "
+                   f"engine={1 if engine_rows else 0}; period={period}",
                    os.path.join(HERE, "plot.gp")]
             subprocess.run(cmd, check=True)
 
@@ -330,6 +459,8 @@ def plot(result_path, svg_path, png_path=None):
 def main(argv):
     if len(argv) >= 2 and argv[1] == "merge" and len(argv) == 5:
         merge(argv[2], argv[3], argv[4])
+    elif len(argv) >= 2 and argv[1] == "merge" and len(argv) == 6:
+        merge(argv[2], argv[3], argv[5], engine_path=argv[4])
     elif len(argv) >= 2 and argv[1] == "plot" and len(argv) in (4, 5):
         plot(argv[2], argv[3], argv[4] if len(argv) == 5 else None)
     elif len(argv) == 4 and argv[1] == "readme":

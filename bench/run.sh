@@ -8,16 +8,18 @@
 #   bench/results/<date>-<cpu>-<compiler>-<commit>.svg    the chart (gnuplot)
 # and rewrites README.md's performance section from that JSON.
 #
-# Environment: NOWAIT_BENCH_ARGS  extra driver flags, e.g. '--spsc-items 100000000' for the
-#                                 issue's full SPSC count (longer than the time budget here)
-#              NOWAIT_BENCH_PNG   also write the chart as PNG to this path
+# Environment: NOWAIT_BENCH_ARGS         extra driver flags, e.g. '--spsc-items 100000000' for the
+#                                        issue's full SPSC count (longer than the time budget here)
+#              NOWAIT_BENCH_ENGINE_ARGS  extra engine-benchmark flags, e.g. '--seconds 10'
+#              NOWAIT_BENCH_PNG          also write the chart as PNG to this path
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build/bench}" && pwd)
 driver=$build/bench/nowait-bench-driver
 micro=$build/bench/nowait-bench-micro
-for exe in "$driver" "$micro"; do
+engine=$build/bench/nowait-bench-engine
+for exe in "$driver" "$micro" "$engine"; do
   [ -x "$exe" ] || { echo "run.sh: $exe not found; build first: cmake --preset bench && cmake --build --preset bench" >&2; exit 1; }
 done
 command -v gnuplot >/dev/null || { echo "run.sh: gnuplot is missing (scripts/deps.sh build bench)" >&2; exit 1; }
@@ -43,16 +45,21 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "=== nowait bench: $name"
-echo "=== 1/2 cross-thread driver (floors, scenarios 1-8)"
+echo "=== 1/3 cross-thread driver (floors, scenarios 1-8)"
 # shellcheck disable=SC2086  # NOWAIT_BENCH_ARGS is a list of flags
 "$driver" --json "$tmp/driver.json" --commit "$commit" ${NOWAIT_BENCH_ARGS:-}
 
 echo
-echo "=== 2/2 single-thread micro-costs (Google Benchmark, median of 5 repetitions)"
+echo "=== 2/3 single-thread micro-costs (Google Benchmark, median of 5 repetitions)"
 "$micro" --benchmark_min_time=0.1 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
   --benchmark_out="$tmp/micro.json" --benchmark_out_format=json
 
-python3 "$root/bench/report.py" merge "$tmp/driver.json" "$tmp/micro.json" "$results/$name.json"
+echo
+echo "=== 3/3 engine: nowait vs the mutex + deque baseline (issue 5)"
+# shellcheck disable=SC2086  # NOWAIT_BENCH_ENGINE_ARGS is a list of flags
+"$engine" --json "$tmp/engine.json" --commit "$commit" ${NOWAIT_BENCH_ENGINE_ARGS:-}
+
+python3 "$root/bench/report.py" merge "$tmp/driver.json" "$tmp/micro.json" "$tmp/engine.json" "$results/$name.json"
 python3 "$root/bench/report.py" plot "$results/$name.json" "$results/$name.svg" ${NOWAIT_BENCH_PNG:+"$NOWAIT_BENCH_PNG"}
 python3 "$root/bench/report.py" readme "$results/$name.json" "$root/README.md"
 python3 "$root/bench/report.py" summary "$results/$name.json"

@@ -1,0 +1,25 @@
+# Runs nowait-bench-engine --smoke and checks that the JSON it writes parses
+# and holds every scenario. Called by CTest:
+#   cmake -DEXE=<nowait-bench-engine> -DOUT=<json file> -P smoke_check.cmake
+file(REMOVE "${OUT}")
+execute_process(COMMAND "${EXE}" --smoke --json "${OUT}" RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "nowait-bench-engine --smoke failed: ${status}")
+endif()
+file(READ "${OUT}" json)
+foreach(scenario idle contention pull)
+  # string(JSON) fails the script on text that is not JSON or lacks the key.
+  string(JSON runs LENGTH "${json}" ${scenario})
+  if(runs LESS 2)
+    message(FATAL_ERROR "${OUT}: ${scenario} has ${runs} runs, expected nowait and baseline at least")
+  endif()
+  math(EXPR last "${runs} - 1")
+  foreach(i RANGE ${last})
+    string(JSON blocks GET "${json}" ${scenario} ${i} blocks)
+    if(blocks LESS_EQUAL 0)
+      message(FATAL_ERROR "${OUT}: ${scenario}[${i}] processed no block")
+    endif()
+  endforeach()
+endforeach()
+string(JSON swept GET "${json}" largest_realtime swept)
+message(STATUS "nowait-bench-engine smoke run: valid JSON in ${OUT}")
