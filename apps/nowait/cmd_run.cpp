@@ -68,7 +68,7 @@ std::string clock_text(double seconds) {
 std::string status_line(const engine::EngineStatus& s, int sample_rate) {
   char head[160];
   std::snprintf(head, sizeof head,
-                "Latency: %.1f ms | RTF: %.2fx | Drops: %.1f%% | drift %+.2f ms | misses %llu", s.latency_ms,
+                "Latency: %.1f ms | RTF: %.3fx | Drops: %.1f%% | drift %+.2f ms | misses %llu", s.latency_ms,
                 s.rtf, s.drop_percent, s.drift_ms, static_cast<unsigned long long>(s.deadline_misses));
   std::string line = head;
   for (const engine::InputStatus& input : s.inputs) {
