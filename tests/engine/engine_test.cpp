@@ -497,6 +497,30 @@ void wait_for_blocks(const CaptureSink& sink, std::uint64_t blocks) {
   ASSERT_GE(sink.blocks(), blocks) << "the capture sink did not keep up";
 }
 
+TEST(EngineSinks, TwoSinksOfOneTypeGetDistinctNamesInTheirStatus) {
+  const fs::path dir = scratch_dir("two_recorders");
+  EngineConfig config = config_of({input("A", "silence")});
+  for (const char* file : {"a.wav", "b.wav"}) {
+    SinkConfig sink;
+    sink.type = "recorder";
+    sink.path = (dir / file).string();
+    config.sinks.push_back(sink);
+  }
+  SinkConfig null_sink;
+  null_sink.type = "null";
+  config.sinks.push_back(null_sink);
+  Engine engine;
+  engine.prepare(config);
+  const EngineStatus s = engine.status();
+  ASSERT_EQ(s.sinks.size(), 3u);
+  EXPECT_EQ(s.sinks[0].name, "recorder");
+  EXPECT_EQ(s.sinks[0].path, (dir / "a.wav").string());
+  EXPECT_EQ(s.sinks[1].name, "recorder-2");
+  EXPECT_EQ(s.sinks[1].path, (dir / "b.wav").string());
+  EXPECT_EQ(s.sinks[2].name, "null");
+  engine.shutdown();
+}
+
 TEST(EngineSinks, AStalledSinkDoesNotChangeWhatAnotherSeesAndLosesExactlyTheBlocksItMissed) {
   TestSources sources;
   sources.functions["ramp"] = ramp;
