@@ -16,20 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "common.hpp"
 #include "scenarios.hpp"
 
 namespace nwbench {
 namespace {
-
-#define NWB_STR2(x) #x
-#define NWB_STR(x) NWB_STR2(x)
-#if defined(__clang__)
-constexpr const char* compiler_slug = "clang-" NWB_STR(__clang_major__) "." NWB_STR(__clang_minor__);
-#elif defined(__GNUC__)
-constexpr const char* compiler_slug = "gcc-" NWB_STR(__GNUC__) "." NWB_STR(__GNUC_MINOR__);
-#else
-constexpr const char* compiler_slug = "unknown-compiler";
-#endif
 
 // The 1-minute load average: other work on the machine skews every figure.
 double load_average() {
@@ -192,14 +183,6 @@ void usage() {
   std::fprintf(stderr,
                "usage: nowait-bench-driver [--smoke] [--runs N] [--only scenario,...] [--json FILE]\n"
                "                           [--commit HASH] [--spsc-items N] [--scale X] | --compiler\n");
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "engine/driver.hpp"
 #include "engine/feeder.hpp"
 
 namespace nwbench {
@@ -27,14 +28,6 @@ std::size_t master_ring_slots(const eng::StreamFormat& format) {
   return std::max<std::size_t>(64, static_cast<std::size_t>(std::ceil(10.0 * blocks_per_second)));
 }
 
-void sleep_until_ns(std::int64_t when) noexcept {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(when / 1'000'000'000);
-  ts.tv_nsec = static_cast<long>(when % 1'000'000'000);
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
-}
-
 // One warning per role when SCHED_FIFO is refused (request_fifo_priority).
 std::atomic<bool> clock_warned{false};
 std::atomic<bool> feeders_warned{false};
@@ -42,11 +35,6 @@ std::atomic<bool> feeders_warned{false};
 }  // namespace
 
 nowait::HistogramLayout process_histogram_layout() { return nowait::HistogramLayout(100, 1'000'000'000, 32); }
-
-std::int64_t frames_to_ns(std::uint64_t frames, int rate) noexcept {
-  const auto r = static_cast<std::uint64_t>(rate);
-  return static_cast<std::int64_t>(frames / r * 1'000'000'000ull + frames % r * 1'000'000'000ull / r);
-}
 
 // ---------------------------------------------------------------------------
 // BaselineEngine: control side
@@ -232,11 +220,11 @@ void BaselineClock::run(BaselineEngine& engine) noexcept {
   const std::int64_t t0 = nowait::monotonic_ns();
   std::uint64_t frames = 0;
   for (;;) {
-    sleep_until_ns(t0 + frames_to_ns(frames, format.sample_rate));
+    eng::sleep_until_ns(t0 + eng::frames_to_ns(frames, format.sample_rate));
     if (stop_.load(std::memory_order_acquire)) break;  // acquire: pairs with stop()'s release
     engine.process();
     frames += block;
-    if (nowait::monotonic_ns() > t0 + frames_to_ns(frames, format.sample_rate))
+    if (nowait::monotonic_ns() > t0 + eng::frames_to_ns(frames, format.sample_rate))
       misses_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count
     frames_.store(frames, std::memory_order_relaxed);   // relaxed: a figure
   }

@@ -207,9 +207,4 @@ class BaselineClock {
   std::atomic<bool> realtime_{false};
 };
 
-// The deadline of the block that begins at `frames`, in ns after t0, computed
-// exactly from the frame count as the virtual clock does. Thread: any.
-// Wait-free; no allocation.
-std::int64_t frames_to_ns(std::uint64_t frames, int rate) noexcept;
-
 }  // namespace nwbench

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "driver/common.hpp"
 #include "driver/json.hpp"
 #include "engine/meters.hpp"
 #include "engine/thread_priority.hpp"
@@ -35,16 +36,6 @@
 
 namespace nwbench {
 namespace {
-
-#define NWB_STR2(x) #x
-#define NWB_STR(x) NWB_STR2(x)
-#if defined(__clang__)
-constexpr const char* compiler_slug = "clang-" NWB_STR(__clang_major__) "." NWB_STR(__clang_minor__);
-#elif defined(__GNUC__)
-constexpr const char* compiler_slug = "gcc-" NWB_STR(__GNUC__) "." NWB_STR(__GNUC_MINOR__);
-#else
-constexpr const char* compiler_slug = "unknown-compiler";
-#endif
 
 // The targets: nowait's p99 under 10% of the period with 32 inputs,
 // and no deadline miss under contention.
@@ -309,14 +300,6 @@ void usage() {
                "usage: nowait-bench-engine [--smoke] [--seconds S] [--inputs N,...] [--contention-inputs N]\n"
                "                           [--pull-inputs N,...] [--feeder-priority P] [--json FILE]\n"
                "                           [--only idle,contention,pull] [--commit HASH]\n");
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
 }
 
 std::vector<int> counts(const std::string& s) {

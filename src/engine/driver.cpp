@@ -11,9 +11,10 @@ namespace nowait::engine {
 
 namespace {
 
-// Nanoseconds from t0 to the start of the block that begins at `frames`:
-// exact integer arithmetic on the frame count (no accumulated increment, and
-// no overflow for any run shorter than centuries).
+std::atomic<bool> warned_no_fifo{false};
+
+}  // namespace
+
 std::int64_t frames_to_ns(std::uint64_t frames, int rate) noexcept {
   const auto r = static_cast<std::uint64_t>(rate);
   return static_cast<std::int64_t>(frames / r * 1'000'000'000ull + frames % r * 1'000'000'000ull / r);
@@ -26,10 +27,6 @@ void sleep_until_ns(std::int64_t when) noexcept {
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
   }
 }
-
-std::atomic<bool> warned_no_fifo{false};
-
-}  // namespace
 
 VirtualClockDriver::VirtualClockDriver(VirtualClockOptions options) : options_(options) {}
 

@@ -34,6 +34,16 @@
 
 namespace nowait::engine {
 
+// Nanoseconds from t0 to the start of the block that begins at `frames`:
+// exact integer arithmetic on the frame count (no accumulated increment, and
+// no overflow for any run shorter than centuries). Thread: any. Wait-free.
+std::int64_t frames_to_ns(std::uint64_t frames, int rate) noexcept;
+
+// Sleeps until `when` on CLOCK_MONOTONIC (nanoseconds, as monotonic_ns()),
+// with clock_nanosleep(TIMER_ABSTIME), resuming after signals. Thread: a
+// clock thread. Blocking.
+void sleep_until_ns(std::int64_t when) noexcept;
+
 class Driver {
  public:
   virtual ~Driver() = default;
