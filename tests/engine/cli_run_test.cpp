@@ -161,7 +161,7 @@ path = "take.wav"
 void expect_clean_stop_leaves_a_valid_recording(int signal_number) {
   ScratchDir dir;
   write_file(dir.path / "run.toml", recorder_config);
-  Child nowait({"nowait", "run", (dir.path / "run.toml").string(), "--quiet"});
+  Child nowait({"nowait", "run", (dir.path / "run.toml").string(), "--quiet", "--listen", "127.0.0.1:0"});
   ASSERT_TRUE(nowait.wait_for_line("recorder started")) << nowait.output();
 
   const int status = nowait.stop_with(signal_number);
@@ -194,7 +194,8 @@ TEST(NowaitRun, AnUnwritableRecordingFailsThatSinkWhileTheOtherRecordsTheWholeRu
 type = "recorder"
 path = "blocker/lost.wav"
 )");
-  Child nowait({"nowait", "run", (dir.path / "run.toml").string(), "--quiet", "--duration", "1"});
+  Child nowait({"nowait", "run", (dir.path / "run.toml").string(), "--quiet", "--duration", "1", "--listen",
+                "127.0.0.1:0"});
   const int status = nowait.finish();
   ASSERT_TRUE(WIFEXITED(status)) << nowait.output();
   EXPECT_EQ(WEXITSTATUS(status), 1) << "a failed sink is reported in the exit code";
