@@ -1,7 +1,7 @@
 // Load: 20 event-stream clients plus a client hammering the control API, for
 // 30 s in release (3 s under sanitizers). Every client keeps getting events,
 // every API call is answered, the server's memory stays flat, no input runs
-// dry, and the engine's own work stays far inside the block period.
+// dry, and the engine's own work stays well inside the block period.
 //
 // Deadline misses are printed, not asserted: on this VM the clock thread is
 // now and then woken late by the hypervisor whatever runs in the guest (a
@@ -114,11 +114,14 @@ TEST(ServerLoad, TwentyEventClientsAndApiCallsLeaveTheEngineOnTimeAndMemoryFlat)
   const double max = as_double(process->histogram.max);
   std::printf("load: process() p99 %.1f us, max %.1f us, block period %.1f us\n", p99 * 1e6, max * 1e6,
               period * 1e6);
+  // The server's threads never pushed the mix near its deadline. (Half the
+  // period, not the benchmark's tenth: 21 client threads on two vCPUs slow
+  // every thread, and sanitizers slow process() several times.)
+  EXPECT_LT(p99, period / 2) << "process() p99 under load";
 #ifdef NOWAIT_STRESS_FULL
   // Release only: sanitizers' allocators keep freed memory in quarantine.
   EXPECT_LT(rss_end - rss_warm, 8 * 1024) << "the resident set grew under steady load";
-  // The server's threads did not slow the mix: p99 under a tenth of the period.
-  EXPECT_LT(p99, period / 10) << "process() p99 under load";
+
 #endif
 }
 
