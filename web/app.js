@@ -649,7 +649,7 @@
     const p = s.pipeline || {};
     const pm = p.process_ms || {};
     setText(top.latency, finite(p.latency_ms).toFixed(1));
-    setText(top.rtf, finite(p.rtf).toFixed(2));
+    setText(top.rtf, finite(p.rtf).toFixed(3));
     top.rtf.parentElement.title =
       `Real-time factor: mean ${finite(p.rtf).toFixed(3)}, max ${finite(p.rtf_max).toFixed(3)} over the last second`;
     top.rtf.classList.toggle('warn', finite(p.rtf_max) > 0.5);

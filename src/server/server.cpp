@@ -501,9 +501,14 @@ struct Server::Impl {
     http.set_keep_alive_timeout(2);
     // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
     // second nowait would share the port silently instead of being told.
+    // A fixed send buffer, which accepted sockets inherit, bounds what the
+    // kernel holds for a client that stops reading (about 20 events), so
+    // such a client hits the write timeout within seconds, not minutes.
     http.set_socket_options([](socket_t sock) {
       const int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      const int send_buffer = 64 * 1024;
+      setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
     });
     const auto handler = [this](const httplib::Request& req, httplib::Response& res) { dispatch(req, res); };
     // One catch-all per method: dispatch() owns the routing, so that a known

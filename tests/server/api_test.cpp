@@ -2,13 +2,17 @@
 // engine running on the virtual clock: every endpoint, every error class, the
 // token rules and several event-stream clients at once (docs/api.md).
 #include <algorithm>
+#include <arpa/inet.h>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <netinet/in.h>
 #include <sndfile.h>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "server/assets.hpp"
@@ -486,6 +490,44 @@ TEST(Api, AClientThatDisconnectsMidStreamIsLetGoAndTheServerCarriesOn) {
   const auto r = c.Get("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+}
+
+// A client that asks for events and then never reads. Its receive buffer is
+// pinned small, as a stalled phone's would fill.
+int stalled_event_client(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  const std::string request = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  if (send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) return -1;
+  return fd;
+}
+
+TEST(Api, AClientThatStopsReadingIsCutOffWhileTheOthersCarryOn) {
+  LiveServer live;
+  const int stalled = stalled_event_client(live.server->port());
+  ASSERT_GE(stalled, 0);
+  // It is admitted (bounded wait), then cut once the kernel's buffers are
+  // full and a write has blocked for the 2 s write timeout.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool admitted = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::size_t clients = live.server->event_stats().clients;
+    admitted = admitted || clients == 1;
+    if (admitted && clients == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(admitted);
+  EXPECT_EQ(live.server->event_stats().clients, 0u) << "the stalled client is still held";
+  // The server carries on: a reading client gets every event it waits for.
+  const Watched w = watch_events(live.server->port(), 5);
+  EXPECT_EQ(w.events.size(), 5u);
+  close(stalled);
 }
 
 TEST(Api, EventClientsBeyondTheLimitGet503) {
