@@ -31,6 +31,7 @@ const CHROMIUM_ARGS = [
 const START_TIMEOUT_MS = 20_000; // nowait printing its address
 const STEP_TIMEOUT_MS = 10_000; // any one condition in the page or the engine
 const STOP_TIMEOUT_MS = 5_000; // SIGINT to exit before SIGKILL
+const RECONNECT_TIMEOUT_MS = 30_000; // the page's own backoff is at most a few seconds
 
 const CONFIG = `# Written by tests/browser/e2e.mjs: two tones panned apart, no sinks.
 [engine]
@@ -172,12 +173,15 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-async function startNowait() {
+async function startNowait(listen = '127.0.0.1:0') {
   fs.mkdirSync(workdir, { recursive: true });
+  childExit = null;
+  stdoutText = '';
+  stderrText = '';
   const configPath = path.join(workdir, 'e2e.toml');
   fs.writeFileSync(configPath, CONFIG);
   step = `starting ${nowaitPath}`;
-  child = spawn(nowaitPath, ['run', configPath, '--listen', '127.0.0.1:0', '--quiet'], {
+  child = spawn(nowaitPath, ['run', configPath, '--listen', listen, '--quiet'], {
     cwd: workdir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -396,6 +400,33 @@ async function main() {
   check(events > 0, 'the page counted SSE events');
   step = 'checking the console';
   if (consoleErrors.length) throw new Error(`the page logged errors:\n  ${consoleErrors.join('\n  ')}`);
+
+  // 9. The server goes away and comes back on the same port: the page notices
+  //    and reconnects by itself. (The browser logs the refused connections
+  //    meanwhile; only page errors count from here on.)
+  await page.setViewportSize({ width: 1280, height: 720 });
+  const port = new URL(base).port;
+  step = 'stopping nowait to see the page notice';
+  await stopChild();
+  await waitFor('#conn to leave "live" once the server is gone', async () => {
+    const conn = (await page.locator('#conn').textContent()).trim();
+    return { ok: conn !== 'live', seen: conn };
+  });
+  const eventsBefore = await page.evaluate(() => window.nowait.events);
+  consoleErrors.length = 0;
+  page.removeAllListeners('console');
+  page.removeAllListeners('requestfailed');
+  await startNowait(`127.0.0.1:${port}`);
+  await waitFor('the page to reconnect by itself: #conn live, events flowing, tone A metered again', async () => {
+    const seen = await page.evaluate((sel) => ({
+      conn: document.querySelector('#conn')?.textContent.trim(),
+      events: window.nowait.events,
+      peak: Number(document.querySelector(`${sel} .meter`)?.getAttribute('data-peak-db')),
+    }), stripSel('tone A'));
+    return { ok: seen.conn === 'live' && seen.events > eventsBefore + 5 && seen.peak > -60, seen };
+  }, RECONNECT_TIMEOUT_MS);
+  log('the page reconnected by itself after the server restarted');
+  if (consoleErrors.length) throw new Error(`the page raised errors while reconnecting:\n  ${consoleErrors.join('\n  ')}`);
   return { events, file, size: size.size };
 }
 
