@@ -22,30 +22,6 @@
 namespace nwbench {
 namespace {
 
-// The 1-minute load average: other work on the machine skews every figure.
-double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double load = std::nan("");
-  in >> load;
-  return load;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string m = line.substr(colon + 1);
-        m.erase(0, m.find_first_not_of(" \t"));
-        return m;
-      }
-    }
-  }
-  return "unknown CPU";
-}
-
 struct Target {
   std::string id;
   std::string description;

@@ -64,26 +64,6 @@ struct Results {
   std::vector<RunResult> pull;
 };
 
-double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double load = std::nan("");
-  in >> load;
-  return load;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) != 0) continue;
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string m = line.substr(colon + 1);
-    m.erase(0, m.find_first_not_of(" \t"));
-    return m;
-  }
-  return "unknown CPU";
-}
-
 double p99_percent(const RunResult& r) { return 100.0 * r.p99_us / block_period_us(); }
 
 bool real_time(const RunResult& r) {
