@@ -16,18 +16,29 @@ void EventHub::publish(std::string text) {
 }
 
 bool EventHub::join() {
-  const std::lock_guard lock(mutex_);
-  if (closed_ || stats_.clients >= max_clients_) {
-    stats_.refused += 1;
-    return false;
+  {
+    const std::lock_guard lock(mutex_);
+    if (closed_ || stats_.clients >= max_clients_) {
+      stats_.refused += 1;
+      return false;
+    }
+    stats_.clients += 1;
   }
-  stats_.clients += 1;
+  changed_.notify_all();
   return true;
 }
 
 void EventHub::leave() {
-  const std::lock_guard lock(mutex_);
-  if (stats_.clients > 0) stats_.clients -= 1;
+  {
+    const std::lock_guard lock(mutex_);
+    if (stats_.clients > 0) stats_.clients -= 1;
+  }
+  changed_.notify_all();
+}
+
+bool EventHub::wait_for_clients(std::size_t count, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return stats_.clients == count; });
 }
 
 std::optional<EventHub::Event> EventHub::next(std::uint64_t after, std::chrono::milliseconds timeout) {

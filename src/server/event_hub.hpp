@@ -48,6 +48,12 @@ class EventHub {
   // A client admitted by join() is gone. Thread: any. Blocking; no allocation.
   void leave();
 
+  // Waits up to `timeout` until exactly `count` clients are admitted; returns
+  // whether that happened. join() and leave() wake it, so a caller (a test, or
+  // a shutdown that wants the streams gone) needs no polling.
+  // Thread: any. Blocking; no allocation.
+  bool wait_for_clients(std::size_t count, std::chrono::milliseconds timeout);
+
   // Waits up to `timeout` for an event with an id above `after` and returns
   // the newest, counting those it skipped; nothing on timeout or once closed.
   // Thread: a client's. Blocking; no allocation.

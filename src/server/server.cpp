@@ -606,4 +606,8 @@ std::string Server::url() const {
 
 EventHub::Stats Server::event_stats() const { return impl_->hub.stats(); }
 
+bool Server::wait_for_event_clients(std::size_t count, std::chrono::milliseconds timeout) {
+  return impl_->hub.wait_for_clients(count, timeout);
+}
+
 }  // namespace nowait::server

@@ -73,6 +73,8 @@ class Server {
   // "http://HOST:PORT/".
   std::string url() const;
   EventHub::Stats event_stats() const;
+  // EventHub::wait_for_clients on the server's event stream. Blocking.
+  bool wait_for_event_clients(std::size_t count, std::chrono::milliseconds timeout);
 
  private:
   struct Impl;

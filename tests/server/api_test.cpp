@@ -218,10 +218,11 @@ TEST(Api, ARecordingStartedAndStoppedIsAValidFileOfTheReportedLength) {
   ASSERT_TRUE(twice);
   EXPECT_EQ(twice->status, 409);
 
-  // Wait (bounded) until some audio is in the file, then stop.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (live.engine.status().recording.seconds < 0.2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Watch the event stream until the recording holds some audio, then stop.
+  const Watched w = watch_events(live.server->port(), [](const Watched& seen) {
+    return seen.events.back()["recording"]["seconds"].get<double>() >= 0.2 || seen.events.size() >= 200;
+  });
+  ASSERT_GE(w.events.back()["recording"]["seconds"].get<double>(), 0.2) << "the recording never grew";
   const auto stopped = c.Post("/api/recording/stop", "", "application/json");
   ASSERT_TRUE(stopped);
   ASSERT_EQ(stopped->status, 200) << stopped->body;
@@ -417,39 +418,6 @@ TEST(Api, ATakenPortIsAClearError) {
 
 // ---- the event stream ----------------------------------------------------------------------
 
-// Reads /events until `want` metrics events have arrived; returns them (the
-// parsed snapshots) and how long it took.
-struct Watched {
-  std::vector<json> events;
-  std::vector<std::uint64_t> ids;
-  double seconds = 0.0;
-  bool retry_seen = false;
-};
-
-Watched watch_events(int port, std::size_t want) {
-  Watched w;
-  httplib::Client c("127.0.0.1", port);
-  c.set_read_timeout(std::chrono::seconds(10));
-  std::string buffer;
-  const auto start = std::chrono::steady_clock::now();
-  c.Get("/events", [&](const char* data, std::size_t n) {
-    buffer.append(data, n);
-    for (std::size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
-      const std::string frame = buffer.substr(0, end);
-      buffer.erase(0, end + 2);
-      if (frame.rfind("retry: ", 0) == 0) w.retry_seen = true;
-      if (frame.rfind("event: metrics\n", 0) != 0) continue;
-      const auto id_at = frame.find("id: ");
-      const auto data_at = frame.find("data: ");
-      w.ids.push_back(std::stoull(frame.substr(id_at + 4)));
-      w.events.push_back(json::parse(frame.substr(data_at + 6)));
-    }
-    return w.events.size() < want;  // false closes the stream
-  });
-  w.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return w;
-}
-
 TEST(Api, SeveralEventClientsEachGetAboutTenSnapshotsPerSecondInOrder) {
   LiveServer live;
   constexpr std::size_t clients = 4;
@@ -481,11 +449,9 @@ TEST(Api, AClientThatDisconnectsMidStreamIsLetGoAndTheServerCarriesOn) {
     const Watched w = watch_events(live.server->port(), 2);  // closes after two events
     ASSERT_EQ(w.events.size(), 2u);
   }
-  // Its thread notices at its next write; bounded wait for the count to drop.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (live.server->event_stats().clients != 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(live.server->event_stats().clients, 0u);
+  // Its thread notices at its next write and leaves; the hub wakes us then.
+  EXPECT_TRUE(live.server->wait_for_event_clients(0, std::chrono::seconds(10)))
+      << live.server->event_stats().clients << " clients still held";
   auto c = live.client();
   const auto r = c.Get("/healthz");
   ASSERT_TRUE(r);
@@ -512,18 +478,11 @@ TEST(Api, AClientThatStopsReadingIsCutOffWhileTheOthersCarryOn) {
   LiveServer live;
   const int stalled = stalled_event_client(live.server->port());
   ASSERT_GE(stalled, 0);
-  // It is admitted (bounded wait), then cut once the kernel's buffers are
-  // full and a write has blocked for the 2 s write timeout.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  bool admitted = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const std::size_t clients = live.server->event_stats().clients;
-    admitted = admitted || clients == 1;
-    if (admitted && clients == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_TRUE(admitted);
-  EXPECT_EQ(live.server->event_stats().clients, 0u) << "the stalled client is still held";
+  // It is admitted, then cut once the kernel's buffers are full and a write
+  // has blocked for the 2 s write timeout.
+  EXPECT_TRUE(live.server->wait_for_event_clients(1, std::chrono::seconds(10))) << "never admitted";
+  EXPECT_TRUE(live.server->wait_for_event_clients(0, std::chrono::seconds(60)))
+      << "the stalled client is still held";
   // The server carries on: a reading client gets every event it waits for.
   const Watched w = watch_events(live.server->port(), 5);
   EXPECT_EQ(w.events.size(), 5u);
@@ -534,16 +493,12 @@ TEST(Api, EventClientsBeyondTheLimitGet503) {
   ServerOptions options;
   options.max_event_clients = 1;
   LiveServer live(options);
-  std::atomic<bool> first_in{false};
   std::atomic<bool> release{false};
   std::thread holder([&] {
     httplib::Client c("127.0.0.1", live.server->port());
-    c.Get("/events", [&](const char*, std::size_t) {
-      first_in = true;
-      return !release.load();
-    });
+    c.Get("/events", [&](const char*, std::size_t) { return !release.load(); });
   });
-  while (!first_in) std::this_thread::yield();
+  ASSERT_TRUE(live.server->wait_for_event_clients(1, std::chrono::seconds(10)));
   auto c = live.client();
   const auto r = c.Get("/events");
   ASSERT_TRUE(r);

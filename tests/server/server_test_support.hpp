@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <httplib.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -84,6 +86,47 @@ inline json body_of(const httplib::Result& r) {
     ADD_FAILURE() << "not JSON (" << e.what() << "): " << r->body;
     return {};
   }
+}
+
+// What a client of /events saw: the parsed snapshots, their ids, how long it
+// watched, and whether the server sent its "retry:" hint.
+struct Watched {
+  std::vector<json> events;
+  std::vector<std::uint64_t> ids;
+  double seconds = 0.0;
+  bool retry_seen = false;
+};
+
+// Reads /events until `done` says so after an event (or the stream ends).
+// Blocks on the socket: every wake-up is an event from the server.
+inline Watched watch_events(int port, const std::function<bool(const Watched&)>& done) {
+  Watched w;
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(std::chrono::seconds(10));
+  std::string buffer;
+  const auto start = std::chrono::steady_clock::now();
+  c.Get("/events", [&](const char* data, std::size_t n) {
+    buffer.append(data, n);
+    for (std::size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+      const std::string frame = buffer.substr(0, end);
+      buffer.erase(0, end + 2);
+      if (frame.rfind("retry: ", 0) == 0) w.retry_seen = true;
+      if (frame.rfind("event: metrics\n", 0) != 0) continue;
+      const auto id_at = frame.find("id: ");
+      const auto data_at = frame.find("data: ");
+      w.ids.push_back(std::stoull(frame.substr(id_at + 4)));
+      w.events.push_back(json::parse(frame.substr(data_at + 6)));
+      if (done(w)) return false;  // closes the stream
+    }
+    return true;
+  });
+  w.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return w;
+}
+
+// Reads /events until `want` metrics events have arrived.
+inline Watched watch_events(int port, std::size_t want) {
+  return watch_events(port, [want](const Watched& w) { return w.events.size() >= want; });
 }
 
 }  // namespace nowait::server::test
