@@ -721,51 +721,44 @@
     rec.problem.hidden = problems.length === 0;
   }
 
+  // Sends a start or stop: both buttons are off while it is in flight; on an
+  // error they go back to what the latest snapshot says.
+  function recordingCall(path, body, onAnswer) {
+    rec.pending = true;
+    rec.start.disabled = true;
+    rec.stop.disabled = true;
+    return api('POST', path, body)
+      .then(onAnswer)
+      .catch((err) => {
+        report(err);
+        rec.start.disabled = rec.active;
+        rec.stop.disabled = !rec.active;
+      })
+      .finally(() => {
+        rec.pending = false;
+      });
+  }
+
   rec.start.addEventListener('click', () => {
     const body = {};
     const file = rec.name.value.trim();
     if (file) body.file = file;
     if (rec.format.value) body.sample_format = rec.format.value;
-    rec.pending = true;
-    rec.start.disabled = true;
-    rec.stop.disabled = true;
-    api('POST', '/api/recording/start', body)
-      .then(() => {
-        rec.stop.disabled = false;
-      })
-      .catch((err) => {
-        report(err);
-        rec.start.disabled = rec.active;
-        rec.stop.disabled = !rec.active;
-      })
-      .finally(() => {
-        rec.pending = false;
-      });
+    recordingCall('/api/recording/start', body, () => {
+      rec.stop.disabled = false;
+    });
   });
 
   rec.stop.addEventListener('click', () => {
-    rec.pending = true;
-    rec.start.disabled = true;
-    rec.stop.disabled = true;
     setText(rec.stop, '■ Finalising…');
-    api('POST', '/api/recording/stop')
-      .then((answer) => {
-        if (answer && answer.path) {
-          setText(rec.file, answer.path);
-          setText(rec.size, formatBytes(answer.bytes));
-          setText(rec.time, formatClock(answer.seconds));
-        }
-        rec.start.disabled = false;
-      })
-      .catch((err) => {
-        report(err);
-        rec.start.disabled = rec.active;
-        rec.stop.disabled = !rec.active;
-      })
-      .finally(() => {
-        rec.pending = false;
-        setText(rec.stop, '■ Stop');
-      });
+    recordingCall('/api/recording/stop', undefined, (answer) => {
+      if (answer && answer.path) {
+        setText(rec.file, answer.path);
+        setText(rec.size, formatBytes(answer.bytes));
+        setText(rec.time, formatClock(answer.seconds));
+      }
+      rec.start.disabled = false;
+    }).finally(() => setText(rec.stop, '■ Stop'));
   });
 
   // --------------------------------------------------------------------- sinks

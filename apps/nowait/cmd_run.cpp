@@ -105,11 +105,7 @@ int run_engine(const RunOptions& options) {
       server::parse_listen(options.listen, server_options);
       server_options.token = options.token;
       server_options.recordings_dir = server::recordings_dir_for(*config);
-      if (!server::is_loopback(server_options.host) && server_options.token.empty()) {
-        throw std::invalid_argument("--listen " + options.listen +
-                                    " is not loopback: give --token TOKEN, or anyone who can reach it could "
-                                    "change the mix");
-      }
+      server::check_options(server_options);  // before prepare() starts any recording
     } catch (const std::exception& e) {
       std::cerr << "nowait run: " << e.what() << '\n';
       return exit_config_error;

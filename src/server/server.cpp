@@ -549,12 +549,16 @@ struct Server::Impl {
   }
 };
 
-Server::Server(engine::Engine& engine, ServerOptions options) {
+void check_options(const ServerOptions& options) {
   if (!is_loopback(options.host) && options.token.empty()) {
     throw std::invalid_argument(
         "listening on " + options.host +
         " (not loopback) needs --token TOKEN: anyone who can reach it could change the mix");
   }
+}
+
+Server::Server(engine::Engine& engine, ServerOptions options) {
+  check_options(options);
   if (!engine.prepared()) throw std::invalid_argument("nowait server: the engine is not prepared");
   impl_ = std::make_unique<Impl>(engine, std::move(options));
 }

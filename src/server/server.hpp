@@ -46,6 +46,11 @@ void parse_listen(std::string_view text, ServerOptions& options);
 // Whether `host` is a loopback address or "localhost". Thread: any.
 bool is_loopback(std::string_view host);
 
+// Throws std::invalid_argument when the options cannot be served: a host that
+// is not loopback without a token. Server's constructor checks the same; a
+// caller may check before it builds anything else. Thread: any.
+void check_options(const ServerOptions& options);
+
 // The directory recordings started from the API go to: the directory of the
 // config's first recorder, else "recordings". Thread: any.
 std::filesystem::path recordings_dir_for(const engine::EngineConfig& config);
