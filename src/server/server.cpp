@@ -526,12 +526,13 @@ struct Server::Impl {
     http.Options(everything, handler);
     // Errors httplib produces itself (413 for a body over the limit, 400 for a
     // request it cannot parse) get a JSON body too; ours already have one.
-    http.set_error_handler(
-        httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+    http.set_error_handler(httplib::Server::HandlerWithResponse(
+        [limit = options.max_body_bytes](const httplib::Request&, httplib::Response& res) {
           if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
           std::string message = "HTTP " + std::to_string(res.status);
           if (res.status == 400) message = "malformed HTTP request";
-          if (res.status == 413) message = "the body is too large (at most 64 KiB)";
+          if (res.status == 413)
+            message = "the body is too large (at most " + std::to_string(limit) + " bytes)";
           if (res.status == 414) message = "the URI is too long";
           send_error(res, res.status, message);
           return httplib::Server::HandlerResponse::Handled;

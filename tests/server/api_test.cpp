@@ -293,7 +293,7 @@ TEST(Api, EveryBadRequestGetsA4xxWithAJsonErrorAndChangesNothing) {
       {"POST", "/api/inputs", R"({"name": "x", "source": "tone:100", "pan": -2})", 400, "pan must be"},
       {"POST", "/api/inputs", R"({"name": "x", "source": "violin"})", 400, "violin"},
       {"POST", "/api/inputs", R"({"name": "tone A", "source": "tone:100"})", 409, "already exists"},
-      {"PATCH", "/api/master", std::string(70 * 1024, ' ') + "{}", 413, "too large"},
+      {"PATCH", "/api/master", std::string(70 * 1024, ' ') + "{}", 413, "too large (at most 65536 bytes)"},
       {"GET", "/api/nothing", "", 404, "no such route"},
       {"GET", "/api/inputs", "", 405, "allowed: POST"},
       {"POST", "/api/state", "{}", 405, "allowed: GET"},
