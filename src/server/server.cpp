@@ -207,6 +207,11 @@ struct Server::Impl {
   httplib::Server http;
   std::thread listener;
   std::thread ticker;
+
+  // Set when the listener thread's accept loop has returned.
+  std::mutex listener_mutex;
+  std::condition_variable listener_done_cv;
+  bool listener_done = false;  // guarded by listener_mutex
   int bound_port = 0;
   bool started = false;
 
@@ -583,7 +588,13 @@ void Server::start() {
   }
   m.started = true;
   m.ticker = std::thread([&m] { m.run_ticker(); });
-  m.listener = std::thread([&m] { m.http.listen_after_bind(); });
+  m.listener_done = false;
+  m.listener = std::thread([&m] {
+    m.http.listen_after_bind();
+    const std::lock_guard lock(m.listener_mutex);
+    m.listener_done = true;
+    m.listener_done_cv.notify_all();
+  });
 }
 
 void Server::stop() {
@@ -596,7 +607,19 @@ void Server::stop() {
   m.ticker_wake.notify_all();
   m.ticker.join();
   m.hub.close();  // every event stream ends at its next wait
-  m.http.stop();
+  // cpp-httplib 0.11's stop() does nothing until the listener thread has
+  // entered its accept loop, so a stop() that lands right after start() (a
+  // signal at startup) would leave that loop running for ever. Ask again until
+  // the loop has returned; each ask is answered within one wait.
+  {
+    std::unique_lock lock(m.listener_mutex);
+    while (!m.listener_done) {
+      lock.unlock();
+      m.http.stop();
+      lock.lock();
+      m.listener_done_cv.wait_for(lock, std::chrono::milliseconds(5), [&m] { return m.listener_done; });
+    }
+  }
   m.listener.join();
   m.started = false;
 }

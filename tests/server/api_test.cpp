@@ -416,6 +416,29 @@ TEST(Api, ATakenPortIsAClearError) {
   engine.shutdown();
 }
 
+TEST(Api, AServerStoppedTheMomentItStartsStopsAndFreesItsPort) {
+  // A signal can land between start() and the listener thread reaching its
+  // accept loop; stop() must still end it (cpp-httplib 0.11's own stop() is a
+  // no-op until then). Before the fix this hung on the first round.
+  engine::Engine engine;
+  engine.prepare(two_tones());
+  for (int round = 0; round < 5; ++round) {
+    ServerOptions options;
+    options.port = 0;
+    Server server(engine, options);
+    server.start();
+    const int port = server.port();
+    server.stop();
+    // The port is closed: a new server can take it at once.
+    ServerOptions again;
+    again.port = port;
+    Server next(engine, again);
+    ASSERT_NO_THROW(next.start()) << "round " << round;
+    next.stop();
+  }
+  engine.shutdown();
+}
+
 // ---- the event stream ----------------------------------------------------------------------
 
 TEST(Api, SeveralEventClientsEachGetAboutTenSnapshotsPerSecondInOrder) {
