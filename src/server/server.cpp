@@ -14,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <sys/socket.h>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -212,6 +213,9 @@ struct Server::Impl {
   std::mutex listener_mutex;
   std::condition_variable listener_done_cv;
   bool listener_done = false;  // guarded by listener_mutex
+  // The listening socket, as httplib hands it to the socket-options hook
+  // during bind (on the thread calling start()); -1 before.
+  int listen_socket = -1;
   int bound_port = 0;
   bool started = false;
 
@@ -513,7 +517,8 @@ struct Server::Impl {
     // A fixed send buffer, which accepted sockets inherit, bounds what the
     // kernel holds for a client that stops reading (about 20 events), so
     // such a client hits the write timeout within seconds, not minutes.
-    http.set_socket_options([](socket_t sock) {
+    http.set_socket_options([this](socket_t sock) {
+      listen_socket = sock;
       const int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
       const int send_buffer = 64 * 1024;
@@ -585,6 +590,14 @@ void Server::start() {
   if (m.bound_port == 0) {
     throw std::runtime_error("cannot listen on " + where + ": " + std::strerror(errno) +
                              "; choose another with --listen HOST:PORT");
+  }
+  // httplib listens with a backlog of 5. A dashboard opening its page, its
+  // assets and its event stream, or twenty watchers arriving together,
+  // overflow that; Linux then drops the connection requests and the clients
+  // retry after 1 s, then 3 s. Linux lets listen() on a listening socket
+  // change its backlog, so ask for the system's maximum.
+  if (::listen(m.listen_socket, SOMAXCONN) != 0) {
+    throw std::runtime_error("cannot raise the connection backlog on " + where + ": " + std::strerror(errno));
   }
   m.started = true;
   m.ticker = std::thread([&m] { m.run_ticker(); });
