@@ -7,7 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sndfile.h>
 #include <string>
 #include <sys/socket.h>
@@ -439,9 +443,55 @@ TEST(Api, AServerStoppedTheMomentItStartsStopsAndFreesItsPort) {
   engine.shutdown();
 }
 
+// The accept-queue limit of the TCP socket listening on `port`, from the
+// kernel's socket diagnostics (what `ss -lt` shows as Send-Q); -1 if none.
+int listen_backlog(int port) {
+  const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return -1;
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } ask{};
+  ask.header.nlmsg_len = sizeof ask;
+  ask.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  ask.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  ask.request.sdiag_family = AF_INET;
+  ask.request.sdiag_protocol = IPPROTO_TCP;
+  ask.request.idiag_states = 1u << TCP_LISTEN;
+  int backlog = -1;
+  if (::send(fd, &ask, sizeof ask, 0) == static_cast<ssize_t>(sizeof ask)) {
+    alignas(nlmsghdr) char buffer[32 * 1024];
+    for (bool done = false; !done;) {
+      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+          done = true;
+          break;
+        }
+        const auto* socket = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+        // For a listening socket the kernel reports its backlog limit here.
+        if (ntohs(socket->id.idiag_sport) == port) backlog = static_cast<int>(socket->idiag_wqueue);
+      }
+    }
+  }
+  ::close(fd);
+  return backlog;
+}
+
+TEST(Api, TheListeningSocketQueuesAsManyConnectionsAsTheSystemAllows) {
+  // httplib's own backlog of 5 made the sixth of a burst of clients (a page
+  // and its assets, or watchers arriving together) wait 1 s or 3 s for the
+  // kernel's retry; the load test saw clients start 2 s late.
+  LiveServer live;
+  int system_limit = SOMAXCONN;
+  std::ifstream("/proc/sys/net/core/somaxconn") >> system_limit;
+  EXPECT_EQ(listen_backlog(live.server->port()), std::min(SOMAXCONN, system_limit));
+}
+
 // ---- the event stream ----------------------------------------------------------------------
 
-TEST(Api, SeveralEventClientsEachGetAboutTenSnapshotsPerSecondInOrder) {
+TEST(Api, SeveralEventClientsEachGetEverySnapshotInOrderAndNeverFasterThanThePeriod) {
   LiveServer live;
   constexpr std::size_t clients = 4;
   constexpr std::size_t want = 20;
@@ -450,13 +500,15 @@ TEST(Api, SeveralEventClientsEachGetAboutTenSnapshotsPerSecondInOrder) {
   for (std::size_t i = 0; i < clients; ++i)
     threads.emplace_back([&, i] { got[i] = watch_events(live.server->port(), want); });
   for (std::thread& t : threads) t.join();
+  const double period = std::chrono::duration<double>(ServerOptions{}.event_period).count();
   for (const Watched& w : got) {
     ASSERT_EQ(w.events.size(), want);
     EXPECT_TRUE(w.retry_seen);
-    const double rate = static_cast<double>(want) / w.seconds;
-    // 10 per second; a generous range, as the machine may be busy.
-    EXPECT_GT(rate, 4.0) << w.seconds << " s for " << want;
-    EXPECT_LT(rate, 25.0) << w.seconds << " s for " << want;
+    // The ticker never bursts, even after a stall: a client that got event N
+    // first started before N+1 was published, and N+19 came at least 18
+    // periods after N+1. (How slow a busy machine may make it is not a test's
+    // business; the load test prints the rate it saw.)
+    EXPECT_GE(w.seconds, (want - 2) * period) << "events came faster than one per period";
     EXPECT_TRUE(std::is_sorted(w.ids.begin(), w.ids.end()));
     EXPECT_EQ(std::adjacent_find(w.ids.begin(), w.ids.end()), w.ids.end());  // no event twice
     for (const json& e : w.events) EXPECT_EQ(e["inputs"].size(), 2u);
