@@ -28,18 +28,6 @@ using namespace nowait::engine;
 using namespace nowait::engine::test;
 using Clock = std::chrono::steady_clock;
 
-// Polls `done` (bounded: a failure rather than a hang). Not a sleep standing in
-// for synchronisation: it waits for a condition the test can observe.
-template <class Pred>
-bool wait_until(Pred done, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
 EngineConfig mixed_config() {
   EngineConfig cfg = config_of({input("tone", "tone:440", -3.0, -0.3), input("pink", "noise:pink", 0.0, 0.4),
                                 input("ramp", "test:ramp", -12.0, 0.0)},

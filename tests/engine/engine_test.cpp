@@ -477,24 +477,16 @@ TEST(EngineRecording, AnUnwritablePathIsThatRecordingsErrorWhileTheEngineRunsOn)
   EXPECT_TRUE(result_of(engine, start).ok);
   // The sink thread opens the file; wait for its verdict (bounded).
   EngineStatus s;
-  for (int i = 0; i < 2000 && s.recording.error.empty(); ++i) {
+  wait_until([&] {
     s = engine.status();
-    if (s.recording.error.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+    return !s.recording.error.empty();
+  });
   EXPECT_NE(s.recording.error.find("cannot open"), std::string::npos) << s.recording.error;
   EXPECT_FALSE(s.recording.active);
   const std::vector<float> out = render_all(engine, 128);
   EXPECT_EQ(out[0], 0.5f * expected_gains(0.0, 0.0, false).first);
   EXPECT_EQ(sample_value(engine.registry().snapshot(), "nowait_sink_failed", {{"sink", "recording"}}), 1.0);
   fs::remove_all(dir);
-}
-
-// Waits (bounded) until `sink` has consumed at least `blocks` blocks.
-void wait_for_blocks(const CaptureSink& sink, std::uint64_t blocks) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (sink.blocks() < blocks && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  ASSERT_GE(sink.blocks(), blocks) << "the capture sink did not keep up";
 }
 
 TEST(EngineSinks, TwoSinksOfOneTypeGetDistinctNamesInTheirStatus) {
@@ -540,7 +532,9 @@ TEST(EngineSinks, AStalledSinkDoesNotChangeWhatAnotherSeesAndLosesExactlyTheBloc
   std::uint64_t position_at_pause = 0;
   const std::vector<float> out = render_all(engine, 210 * 128, [&](std::uint64_t block) {
     // Keep the capture sink within half the ring of the writer.
-    if (block >= 32) wait_for_blocks(capture, block - 31);
+    if (block >= 32) {
+      ASSERT_TRUE(capture.wait_for_blocks(block - 31)) << "the capture sink did not keep up";
+    }
     if (block == 9) {
       stalled.pause();
       const SinkStatus s = stalled.status();

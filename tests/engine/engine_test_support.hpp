@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -177,6 +178,12 @@ class CaptureSink final : public Sink {
     std::lock_guard lock(mutex_);
     return contiguous_;
   }
+  // Waits until at least `blocks` blocks are consumed; false after 20 s.
+  // consume() wakes it. Thread: any.
+  bool wait_for_blocks(std::uint64_t blocks) const {
+    std::unique_lock lock(mutex_);
+    return consumed_.wait_for(lock, std::chrono::seconds(20), [&] { return blocks_ >= blocks; });
+  }
 
  private:
   void open(const StreamFormat&) override {}
@@ -187,16 +194,32 @@ class CaptureSink final : public Sink {
     if (sequence != first_ + blocks_) contiguous_ = false;
     samples_.insert(samples_.end(), block.begin(), block.end());
     ++blocks_;
+    consumed_.notify_all();
   }
   void close() noexcept override {}
 
   std::chrono::microseconds delay_;
   mutable std::mutex mutex_;
+  mutable std::condition_variable consumed_;
   std::vector<float> samples_;
   std::uint64_t first_ = 0;
   std::uint64_t blocks_ = 0;
   bool contiguous_ = true;
 };
+
+// Polls `done` until it holds or `timeout` passes (a failure rather than a
+// hang), for state the engine exposes without a wake-up (its block count, a
+// sink's verdict). Not a sleep standing in for synchronisation: it waits for
+// a condition the test observes.
+template <class Pred>
+bool wait_until(Pred done, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 // Renders `frames` frames offline and returns them, interleaved. after_block(k)
 // runs after block k (from 0) is rendered; a command it submits applies in
