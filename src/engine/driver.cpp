@@ -37,6 +37,7 @@ void VirtualClockDriver::start(Engine& engine) {
   if (!engine.prepared()) throw std::logic_error("VirtualClockDriver::start: the engine is not prepared");
   stop_.store(false, std::memory_order_relaxed);
   frames_.store(0, std::memory_order_relaxed);
+  max_drift_ms_.store(0.0, std::memory_order_relaxed);
   misses_.store(0, std::memory_order_relaxed);
   end_ns_.store(0, std::memory_order_relaxed);
   t0_ns_.store(0, std::memory_order_relaxed);
@@ -59,6 +60,7 @@ void VirtualClockDriver::run(Engine& engine) noexcept {
   const std::int64_t t0 = monotonic_ns();
   t0_ns_.store(t0, std::memory_order_relaxed);  // relaxed: a figure
   std::uint64_t frames = 0;
+  double max_drift = 0.0;
   for (;;) {
     const std::int64_t due = t0 + frames_to_ns(frames, format.sample_rate);
     sleep_until_ns(due);
@@ -72,6 +74,10 @@ void VirtualClockDriver::run(Engine& engine) noexcept {
     }
     metrics.drift_ms.set(drift);
     drift_ms_.store(drift, std::memory_order_relaxed);  // relaxed: a figure
+    if (drift > max_drift) {
+      max_drift = drift;
+      max_drift_ms_.store(drift, std::memory_order_relaxed);  // relaxed: a figure
+    }
     frames_.store(frames, std::memory_order_relaxed);   // relaxed: a figure
   }
   end_ns_.store(monotonic_ns(),

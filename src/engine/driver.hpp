@@ -84,6 +84,11 @@ class VirtualClockDriver final : public Driver {
   std::uint64_t deadline_misses() const noexcept { return misses_.load(std::memory_order_relaxed); }
   // The latest drift measurement, in ms. Thread: any. Wait-free.
   double drift_ms() const noexcept { return drift_ms_.load(std::memory_order_relaxed); }
+  // The largest drift since start(), in ms: the longest the clock thread was
+  // kept from a block it was due to run. A value above what the input rings
+  // hold means the inputs had to run dry however fast they are fed.
+  // Thread: any. Wait-free.
+  double max_drift_ms() const noexcept { return max_drift_ms_.load(std::memory_order_relaxed); }
   // Whether the clock thread got SCHED_FIFO (valid once the first block ran).
   bool realtime() const noexcept { return realtime_.load(std::memory_order_relaxed); }
   // Monotonic seconds from t0 (the first block's deadline) to the clock
@@ -102,6 +107,7 @@ class VirtualClockDriver final : public Driver {
   std::atomic<std::uint64_t> frames_{0};
   std::atomic<std::uint64_t> misses_{0};
   std::atomic<double> drift_ms_{0.0};
+  std::atomic<double> max_drift_ms_{0.0};
   std::atomic<bool> realtime_{false};
   std::atomic<std::int64_t> t0_ns_{0};
   std::atomic<std::int64_t> end_ns_{0};  // 0 while running
