@@ -21,6 +21,7 @@
 #include "engine/engine.hpp"
 #include "engine/null_sink.hpp"
 #include "engine_test_support.hpp"
+#include "support/clock_stall.hpp"
 
 namespace {
 
@@ -46,10 +47,11 @@ std::vector<float> offline_render(const EngineConfig& cfg, TestSources& sources,
 }
 
 void report(const char* what, const VirtualClockDriver& driver, const EngineStatus& s) {
-  std::printf("%s: %llu blocks, deadline misses %llu, drift %.3f ms, RTF %.4f (max %.4f), SCHED_FIFO %s\n",
-              what, static_cast<unsigned long long>(s.blocks),
-              static_cast<unsigned long long>(driver.deadline_misses()), driver.drift_ms(), s.rtf, s.max_rtf,
-              driver.realtime() ? "yes" : "no");
+  std::printf(
+      "%s: %llu blocks, deadline misses %llu, drift %.3f ms (max %.3f), RTF %.4f (max %.4f), SCHED_FIFO %s\n",
+      what, static_cast<unsigned long long>(s.blocks),
+      static_cast<unsigned long long>(driver.deadline_misses()), driver.drift_ms(), driver.max_drift_ms(),
+      s.rtf, s.max_rtf, driver.realtime() ? "yes" : "no");
   ::testing::Test::RecordProperty("deadline_misses", std::to_string(driver.deadline_misses()));
   ::testing::Test::RecordProperty("drift_ms", std::to_string(driver.drift_ms()));
 }
@@ -61,135 +63,147 @@ std::uint64_t total_underruns(const EngineStatus& s) {
 }
 
 TEST(VirtualClock, ARealTimeRunGivesTheSameSamplesAsTheOfflineRenderOfTheSameConfig) {
-  TestSources sources;
-  sources.functions["ramp"] = ramp;
-  const EngineConfig cfg = mixed_config();
+  for (int run = 1;; ++run) {
+    TestSources sources;
+    sources.functions["ramp"] = ramp;
+    const EngineConfig cfg = mixed_config();
 
-  Engine engine;
-  EngineOptions options;
-  options.source_factory = sources.factory();
-  engine.prepare(cfg, options);
-  auto capture_owned = std::make_unique<CaptureSink>();
-  CaptureSink& capture = *capture_owned;
-  engine.add_sink(std::move(capture_owned));
+    Engine engine;
+    EngineOptions options;
+    options.source_factory = sources.factory();
+    engine.prepare(cfg, options);
+    auto capture_owned = std::make_unique<CaptureSink>();
+    CaptureSink& capture = *capture_owned;
+    engine.add_sink(std::move(capture_owned));
 
-  VirtualClockDriver driver;
-  const auto started = Clock::now();
-  driver.start(engine);
-  ASSERT_TRUE(wait_until([&] { return driver.frames() >= 2 * 48000; }));
-  driver.stop();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-  const EngineStatus status = engine.status();
-  report("2 s on the virtual clock", driver, status);
-  engine.shutdown();  // the capture sink reads everything written, then stops
+    VirtualClockDriver driver;
+    const auto started = Clock::now();
+    driver.start(engine);
+    ASSERT_TRUE(wait_until([&] { return driver.frames() >= 2 * 48000; }));
+    driver.stop();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    const EngineStatus status = engine.status();
+    report("2 s on the virtual clock", driver, status);
+    engine.shutdown();  // the capture sink reads everything written, then stops
+    if (nowait::test::run_again_after_stall(driver, engine, run)) continue;
 
-  const std::uint64_t frames = driver.frames();
-  // The clock's own duration (t0 to its last wake-up): no thread start-up or
-  // join in it, so within one block unless a wake-up came a block late.
-  EXPECT_NEAR(static_cast<double>(frames), 48000.0 * driver.elapsed_seconds(), 128.0)
-      << "clock ran " << driver.elapsed_seconds() << " s";
-  std::printf("  %llu frames in %.4f s on the clock, %.4f s from start() to stop()\n",
-              static_cast<unsigned long long>(frames), driver.elapsed_seconds(), elapsed);
-  EXPECT_EQ(status.blocks * 128, frames);
-  EXPECT_EQ(total_underruns(status), 0u) << "an input ran dry: its later samples would be delayed";
-  EXPECT_EQ(status.drop_percent, 0.0);
+    const std::uint64_t frames = driver.frames();
+    // The clock's own duration (t0 to its last wake-up): no thread start-up or
+    // join in it, so within one block unless a wake-up came a block late.
+    EXPECT_NEAR(static_cast<double>(frames), 48000.0 * driver.elapsed_seconds(), 128.0)
+        << "clock ran " << driver.elapsed_seconds() << " s";
+    std::printf("  %llu frames in %.4f s on the clock, %.4f s from start() to stop()\n",
+                static_cast<unsigned long long>(frames), driver.elapsed_seconds(), elapsed);
+    EXPECT_EQ(status.blocks * 128, frames);
+    EXPECT_EQ(total_underruns(status), 0u) << "an input ran dry: its later samples would be delayed";
+    EXPECT_EQ(status.drop_percent, 0.0);
 
-  const std::vector<float> live = capture.samples();
-  ASSERT_EQ(live.size(), frames * 2);
-  EXPECT_TRUE(capture.contiguous());
-  TestSources offline_sources;
-  offline_sources.functions["ramp"] = ramp;
-  const std::vector<float> rendered = offline_render(cfg, offline_sources, frames);
-  ASSERT_EQ(rendered.size(), live.size());
-  for (std::size_t i = 0; i < live.size(); ++i) ASSERT_EQ(live[i], rendered[i]) << "sample " << i;
+    const std::vector<float> live = capture.samples();
+    ASSERT_EQ(live.size(), frames * 2);
+    EXPECT_TRUE(capture.contiguous());
+    TestSources offline_sources;
+    offline_sources.functions["ramp"] = ramp;
+    const std::vector<float> rendered = offline_render(cfg, offline_sources, frames);
+    ASSERT_EQ(rendered.size(), live.size());
+    for (std::size_t i = 0; i < live.size(); ++i) ASSERT_EQ(live[i], rendered[i]) << "sample " << i;
+    break;
+  }
 }
 
 TEST(VirtualClock, InputsAddedAndRemovedWhileRunningLoseNoSamplesAndAreFreedOnTheControlThread) {
-  TestSources sources;
-  sources.functions["ramp"] = ramp;
-  sources.functions["b"] = constant(0.0f, 0.5f);
-  Engine engine;
-  EngineOptions options;
-  options.source_factory = sources.factory();
-  // A only on the left (gains exactly 1 and 0), B only on the right.
-  engine.prepare(config_of({input("A", "test:ramp", 0.0, -1.0)}), options);
-  auto capture_owned = std::make_unique<CaptureSink>();
-  CaptureSink& capture = *capture_owned;
-  engine.add_sink(std::move(capture_owned));
+  for (int run = 1;; ++run) {
+    TestSources sources;
+    sources.functions["ramp"] = ramp;
+    sources.functions["b"] = constant(0.0f, 0.5f);
+    Engine engine;
+    EngineOptions options;
+    options.source_factory = sources.factory();
+    // A only on the left (gains exactly 1 and 0), B only on the right.
+    engine.prepare(config_of({input("A", "test:ramp", 0.0, -1.0)}), options);
+    auto capture_owned = std::make_unique<CaptureSink>();
+    CaptureSink& capture = *capture_owned;
+    engine.add_sink(std::move(capture_owned));
 
-  VirtualClockDriver driver(VirtualClockOptions{false, 0});
-  driver.start(engine);
-  for (int round = 0; round < 4; ++round) {
-    const std::string key = "b" + std::to_string(round);
-    sources.functions[key] = constant(0.0f, 0.5f);
-    auto probe = std::make_shared<SourceProbe>();
-    sources.probes[key] = probe;
-    const CommandResult added = engine.add_input(input("B", "test:" + key, 0.0, 1.0));
-    ASSERT_TRUE(added.ok) << added.error;
-    ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= added.block + 10; }));
-    const CommandResult removed = engine.remove_input("B");
-    ASSERT_TRUE(removed.ok) << removed.error;
-    EXPECT_GT(removed.block, added.block);
-    EXPECT_GT(probe->frames_rendered.load(), 0u);
-    EXPECT_TRUE(probe->was_destroyed());
-    EXPECT_EQ(probe->destroyed_on_thread(), std::this_thread::get_id());
-  }
-  driver.stop();
-  const EngineStatus status = engine.status();
-  report("add/remove while running", driver, status);
-  engine.shutdown();
-  EXPECT_EQ(total_underruns(status), 0u);
+    VirtualClockDriver driver(VirtualClockOptions{false, 0});
+    driver.start(engine);
+    for (int round = 0; round < 4; ++round) {
+      const std::string key = "b" + std::to_string(round);
+      sources.functions[key] = constant(0.0f, 0.5f);
+      auto probe = std::make_shared<SourceProbe>();
+      sources.probes[key] = probe;
+      const CommandResult added = engine.add_input(input("B", "test:" + key, 0.0, 1.0));
+      ASSERT_TRUE(added.ok) << added.error;
+      ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= added.block + 10; }));
+      const CommandResult removed = engine.remove_input("B");
+      ASSERT_TRUE(removed.ok) << removed.error;
+      EXPECT_GT(removed.block, added.block);
+      EXPECT_GT(probe->frames_rendered.load(), 0u);
+      EXPECT_TRUE(probe->was_destroyed());
+      EXPECT_EQ(probe->destroyed_on_thread(), std::this_thread::get_id());
+    }
+    driver.stop();
+    const EngineStatus status = engine.status();
+    report("add/remove while running", driver, status);
+    engine.shutdown();
+    if (nowait::test::run_again_after_stall(driver, engine, run)) continue;
+    EXPECT_EQ(total_underruns(status), 0u);
 
-  const std::vector<float> live = capture.samples();
-  ASSERT_FALSE(live.empty());
-  for (std::size_t f = 0; f < live.size() / 2; ++f) {
-    ASSERT_EQ(live[2 * f], ramp_left(f)) << "A lost or repeated a sample at frame " << f;
-    ASSERT_TRUE(live[2 * f + 1] == 0.0f || live[2 * f + 1] == 0.5f) << "frame " << f;
+    const std::vector<float> live = capture.samples();
+    ASSERT_FALSE(live.empty());
+    for (std::size_t f = 0; f < live.size() / 2; ++f) {
+      ASSERT_EQ(live[2 * f], ramp_left(f)) << "A lost or repeated a sample at frame " << f;
+      ASSERT_TRUE(live[2 * f + 1] == 0.0f || live[2 * f + 1] == 0.5f) << "frame " << f;
+    }
+    break;
   }
 }
 
 TEST(VirtualClock, AStalledSinkLosesExactlyTheBlocksItMissedWhileAnotherSinkGetsEveryBlock) {
-  TestSources sources;
-  sources.functions["ramp"] = ramp;
-  const EngineConfig cfg = config_of({input("A", "test:ramp", -1.0, 0.25)});
-  Engine engine;
-  EngineOptions options;
-  options.source_factory = sources.factory();
-  options.master_ring_seconds = 0.0;  // 64 blocks, 171 ms
-  engine.prepare(cfg, options);
-  auto capture_owned = std::make_unique<CaptureSink>();
-  auto null_owned = std::make_unique<NullSink>();
-  CaptureSink& capture = *capture_owned;
-  NullSink& stalled = *null_owned;
-  engine.add_sink(std::move(capture_owned));
-  engine.add_sink(std::move(null_owned));
+  for (int run = 1;; ++run) {
+    TestSources sources;
+    sources.functions["ramp"] = ramp;
+    const EngineConfig cfg = config_of({input("A", "test:ramp", -1.0, 0.25)});
+    Engine engine;
+    EngineOptions options;
+    options.source_factory = sources.factory();
+    options.master_ring_seconds = 0.0;  // 64 blocks, 171 ms
+    engine.prepare(cfg, options);
+    auto capture_owned = std::make_unique<CaptureSink>();
+    auto null_owned = std::make_unique<NullSink>();
+    CaptureSink& capture = *capture_owned;
+    NullSink& stalled = *null_owned;
+    engine.add_sink(std::move(capture_owned));
+    engine.add_sink(std::move(null_owned));
 
-  VirtualClockDriver driver;
-  driver.start(engine);
-  ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= 20; }));
-  stalled.pause();
-  const std::uint64_t paused_at = engine.blocks_processed();
-  ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= paused_at + 150; }));
-  stalled.resume();
-  ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= paused_at + 200; }));
-  driver.stop();
-  const EngineStatus status = engine.status();
-  report("stalled sink", driver, status);
-  engine.shutdown();
+    VirtualClockDriver driver;
+    driver.start(engine);
+    ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= 20; }));
+    stalled.pause();
+    const std::uint64_t paused_at = engine.blocks_processed();
+    ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= paused_at + 150; }));
+    stalled.resume();
+    ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= paused_at + 200; }));
+    driver.stop();
+    const EngineStatus status = engine.status();
+    report("stalled sink", driver, status);
+    engine.shutdown();
+    if (nowait::test::run_again_after_stall(driver, engine, run)) continue;
 
-  const std::uint64_t written = status.blocks;
-  const SinkStatus s = stalled.status();
-  EXPECT_GE(s.dropouts, 1u);
-  EXPECT_GE(s.blocks_lost, 150u - 64u);
-  EXPECT_EQ(s.blocks_written + s.blocks_lost, written - s.start_block);
+    const std::uint64_t written = status.blocks;
+    const SinkStatus s = stalled.status();
+    EXPECT_GE(s.dropouts, 1u);
+    EXPECT_GE(s.blocks_lost, 150u - 64u);
+    EXPECT_EQ(s.blocks_written + s.blocks_lost, written - s.start_block);
 
-  EXPECT_TRUE(capture.contiguous());
-  EXPECT_EQ(capture.first_sequence(), 0u);
-  EXPECT_EQ(capture.blocks(), written);
-  EXPECT_EQ(total_underruns(status), 0u);
-  TestSources offline_sources;
-  offline_sources.functions["ramp"] = ramp;
-  EXPECT_EQ(capture.samples(), offline_render(cfg, offline_sources, written * 128));
+    EXPECT_TRUE(capture.contiguous());
+    EXPECT_EQ(capture.first_sequence(), 0u);
+    EXPECT_EQ(capture.blocks(), written);
+    EXPECT_EQ(total_underruns(status), 0u);
+    TestSources offline_sources;
+    offline_sources.functions["ramp"] = ramp;
+    EXPECT_EQ(capture.samples(), offline_render(cfg, offline_sources, written * 128));
+    break;
+  }
 }
 
 TEST(VirtualClock, AGainChangeDuringARecordingShowsTheDocumentedRampInTheFile) {

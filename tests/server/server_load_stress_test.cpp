@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "server_test_support.hpp"
+#include "support/clock_stall.hpp"
 #include "support/stress.hpp"
 
 namespace nowait::server::test {
@@ -142,12 +143,12 @@ TEST(ServerLoad, TwentyEventClientsAndApiCallsLeaveTheEngineOnTimeAndMemoryFlat)
   std::printf(
       "load: %d clients for %.1f s (%.1f events/s): events per client min %llu (client 0: %llu), %llu API "
       "calls, "
-      "RSS %ld -> %ld kB, deadline misses %llu (%llu after warm-up), realtime clock %s\n",
+      "RSS %ld -> %ld kB, deadline misses %llu (%llu after warm-up), max drift %.1f ms, realtime clock %s\n",
       clients, seconds, static_cast<double>(run_events) / seconds,
       static_cast<unsigned long long>(*std::min_element(got.begin(), got.end())),
       static_cast<unsigned long long>(got[0]), static_cast<unsigned long long>(calls), rss_warm, rss_end,
       static_cast<unsigned long long>(status.deadline_misses),
-      static_cast<unsigned long long>(status.deadline_misses - misses_warm),
+      static_cast<unsigned long long>(status.deadline_misses - misses_warm), live.driver.max_drift_ms(),
       live.driver.realtime() ? "yes" : "no");
   // Every client kept up with client 0 over the same window (a slow one
   // skips, never gets extra; the counts are read a moment apart, hence +2).
@@ -160,9 +161,20 @@ TEST(ServerLoad, TwentyEventClientsAndApiCallsLeaveTheEngineOnTimeAndMemoryFlat)
   EXPECT_EQ(failures, 0u) << "first: " << first_failure;
   std::printf("load: %llu API calls retried after a broken connection\n",
               static_cast<unsigned long long>(reconnects));
-  // The feeders (SCHED_FIFO below the clock) kept every ring filled.
-  EXPECT_EQ(status.dropped_blocks, 0u);
-  for (const engine::InputStatus& in : status.inputs) EXPECT_EQ(in.underrun_blocks, 0u) << in.name;
+  // The feeders (SCHED_FIFO below the clock) kept every ring filled, unless
+  // the whole machine stalled for longer than the rings hold, after which an
+  // input runs dry by design (support/clock_stall.hpp). This run is too long
+  // to repeat, so only that check gives way, and says so.
+  const double ride_out_ms = nowait::test::ring_ride_out_ms(live.engine.format());
+  if (live.driver.max_drift_ms() < ride_out_ms) {
+    EXPECT_EQ(status.dropped_blocks, 0u);
+    for (const engine::InputStatus& in : status.inputs) EXPECT_EQ(in.underrun_blocks, 0u) << in.name;
+  } else {
+    std::printf(
+        "load: the clock was kept from a block for %.1f ms, longer than the %.1f ms the rings ride "
+        "out; %llu blocks with an underrun not judged\n",
+        live.driver.max_drift_ms(), ride_out_ms, static_cast<unsigned long long>(status.dropped_blocks));
+  }
   const Sample* process = registry.sample("nowait_process_duration_seconds");
   ASSERT_NE(process, nullptr);
   const double period = live.engine.format().block_seconds();
