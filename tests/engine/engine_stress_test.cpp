@@ -168,12 +168,7 @@ TEST(VirtualClock, AStalledSinkLosesExactlyTheBlocksItMissedWhileAnotherSinkGets
     options.source_factory = sources.factory();
     options.master_ring_seconds = 0.0;  // 64 blocks, 171 ms
     engine.prepare(cfg, options);
-    auto capture_owned = std::make_unique<CaptureSink>();
-    auto null_owned = std::make_unique<NullSink>();
-    CaptureSink& capture = *capture_owned;
-    NullSink& stalled = *null_owned;
-    engine.add_sink(std::move(capture_owned));
-    engine.add_sink(std::move(null_owned));
+    auto [capture, stalled] = add_capture_and_null_sinks(engine);
 
     VirtualClockDriver driver;
     driver.start(engine);

@@ -522,12 +522,7 @@ TEST(EngineSinks, AStalledSinkDoesNotChangeWhatAnotherSeesAndLosesExactlyTheBloc
   options.render_waits_for_sinks = false;  // the render must lap the stalled sink
   engine.prepare(config_of({input("A", "test:ramp", -1.0, 0.25)}), options);
   ASSERT_EQ(engine.master_ring_slots(), 64u);
-  auto capture_owned = std::make_unique<CaptureSink>();
-  auto null_owned = std::make_unique<NullSink>();
-  CaptureSink& capture = *capture_owned;
-  NullSink& stalled = *null_owned;
-  engine.add_sink(std::move(capture_owned));
-  engine.add_sink(std::move(null_owned));
+  auto [capture, stalled] = add_capture_and_null_sinks(engine);
 
   std::uint64_t position_at_pause = 0;
   const std::vector<float> out = render_all(engine, 210 * 128, [&](std::uint64_t block) {

@@ -23,6 +23,7 @@
 #include "engine/config.hpp"
 #include "engine/driver.hpp"
 #include "engine/engine.hpp"
+#include "engine/null_sink.hpp"
 #include "engine/sink.hpp"
 #include "engine/source.hpp"
 
@@ -206,6 +207,21 @@ class CaptureSink final : public Sink {
   std::uint64_t blocks_ = 0;
   bool contiguous_ = true;
 };
+
+// A capture sink and a null sink (pausable, to stand for a stalled one),
+// both added to `engine`, which owns them. Thread: the control thread.
+struct CaptureAndNullSinks {
+  CaptureSink& capture;
+  NullSink& stalled;
+};
+inline CaptureAndNullSinks add_capture_and_null_sinks(Engine& engine) {
+  auto capture = std::make_unique<CaptureSink>();
+  auto null = std::make_unique<NullSink>();
+  CaptureAndNullSinks sinks{*capture, *null};
+  engine.add_sink(std::move(capture));
+  engine.add_sink(std::move(null));
+  return sinks;
+}
 
 // Polls `done` until it holds or `timeout` passes (a failure rather than a
 // hang), for state the engine exposes without a wake-up (its block count, a
