@@ -78,7 +78,7 @@ void VirtualClockDriver::run(Engine& engine) noexcept {
       max_drift = drift;
       max_drift_ms_.store(drift, std::memory_order_relaxed);  // relaxed: a figure
     }
-    frames_.store(frames, std::memory_order_relaxed);   // relaxed: a figure
+    frames_.store(frames, std::memory_order_relaxed);  // relaxed: a figure
   }
   end_ns_.store(monotonic_ns(),
                 std::memory_order_relaxed);  // relaxed: a figure; join() orders it for stop()'s caller
