@@ -72,14 +72,12 @@ TEST(VirtualClock, ARealTimeRunGivesTheSameSamplesAsTheOfflineRenderOfTheSameCon
     EngineOptions options;
     options.source_factory = sources.factory();
     engine.prepare(cfg, options);
-    auto capture_owned = std::make_unique<CaptureSink>();
-    CaptureSink& capture = *capture_owned;
-    engine.add_sink(std::move(capture_owned));
+    CaptureSink& capture = add_capture_sink(engine);
 
     VirtualClockDriver driver;
     const auto started = Clock::now();
     driver.start(engine);
-    ASSERT_TRUE(wait_until([&] { return driver.frames() >= 2 * 48000; }));
+    ASSERT_TRUE(capture.wait_for_blocks(2 * 48000 / 128));
     driver.stop();
     const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
     const EngineStatus status = engine.status();
@@ -120,9 +118,7 @@ TEST(VirtualClock, InputsAddedAndRemovedWhileRunningLoseNoSamplesAndAreFreedOnTh
     options.source_factory = sources.factory();
     // A only on the left (gains exactly 1 and 0), B only on the right.
     engine.prepare(config_of({input("A", "test:ramp", 0.0, -1.0)}), options);
-    auto capture_owned = std::make_unique<CaptureSink>();
-    CaptureSink& capture = *capture_owned;
-    engine.add_sink(std::move(capture_owned));
+    CaptureSink& capture = add_capture_sink(engine);
 
     VirtualClockDriver driver(VirtualClockOptions{false, 0});
     driver.start(engine);
@@ -133,7 +129,7 @@ TEST(VirtualClock, InputsAddedAndRemovedWhileRunningLoseNoSamplesAndAreFreedOnTh
       sources.probes[key] = probe;
       const CommandResult added = engine.add_input(input("B", "test:" + key, 0.0, 1.0));
       ASSERT_TRUE(added.ok) << added.error;
-      ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= added.block + 10; }));
+      ASSERT_TRUE(capture.wait_for_blocks(added.block + 10));
       const CommandResult removed = engine.remove_input("B");
       ASSERT_TRUE(removed.ok) << removed.error;
       EXPECT_GT(removed.block, added.block);
@@ -172,12 +168,12 @@ TEST(VirtualClock, AStalledSinkLosesExactlyTheBlocksItMissedWhileAnotherSinkGets
 
     VirtualClockDriver driver;
     driver.start(engine);
-    ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= 20; }));
+    ASSERT_TRUE(capture.wait_for_blocks(20));
     stalled.pause();
     const std::uint64_t paused_at = engine.blocks_processed();
-    ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= paused_at + 150; }));
+    ASSERT_TRUE(capture.wait_for_blocks(paused_at + 150));
     stalled.resume();
-    ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= paused_at + 200; }));
+    ASSERT_TRUE(capture.wait_for_blocks(paused_at + 200));
     driver.stop();
     const EngineStatus status = engine.status();
     report("stalled sink", driver, status);
@@ -208,6 +204,7 @@ TEST(VirtualClock, AGainChangeDuringARecordingShowsTheDocumentedRampInTheFile) {
   EngineOptions options;
   options.source_factory = sources.factory();
   engine.prepare(config_of({input("dc", "test:dc", 0.0, 0.0)}), options);
+  CaptureSink& capture = add_capture_sink(engine);  // to wait on
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() /
       ("nowait_engine_stress_" + std::to_string(Clock::now().time_since_epoch().count()));
@@ -215,13 +212,13 @@ TEST(VirtualClock, AGainChangeDuringARecordingShowsTheDocumentedRampInTheFile) {
 
   VirtualClockDriver driver;
   driver.start(engine);
-  ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= 10; }));
+  ASSERT_TRUE(capture.wait_for_blocks(10));
   const CommandResult started = engine.start_recording(path, "wav", "float");
   ASSERT_TRUE(started.ok) << started.error;
-  ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= started.block + 20; }));
+  ASSERT_TRUE(capture.wait_for_blocks(started.block + 20));
   const CommandResult changed = engine.set_gain("dc", -12.0);
   ASSERT_TRUE(changed.ok) << changed.error;
-  ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= changed.block + 20; }));
+  ASSERT_TRUE(capture.wait_for_blocks(changed.block + 20));
   const CommandResult stopped = engine.stop_recording();
   ASSERT_TRUE(stopped.ok) << stopped.error;
   driver.stop();
@@ -262,9 +259,10 @@ TEST(VirtualClock, TheStatusLineFiguresAreLiveWhileRunning) {
   EngineOptions options;
   options.source_factory = sources.factory();
   engine.prepare(config_of({input("tone", "tone:1000", -6.0, 0.0)}), options);
+  CaptureSink& capture = add_capture_sink(engine);  // to wait on
   VirtualClockDriver driver;
   driver.start(engine);
-  ASSERT_TRUE(wait_until([&] { return engine.blocks_processed() >= 100; }));
+  ASSERT_TRUE(capture.wait_for_blocks(100));
   const EngineStatus s = engine.status();
   driver.stop();
   report("status", driver, s);

@@ -475,14 +475,19 @@ TEST(EngineRecording, AnUnwritablePathIsThatRecordingsErrorWhileTheEngineRunsOn)
       start = engine.submit(request::StartRecording{(dir / "file_not_dir").string(), "wav", "pcm16"});
   });
   EXPECT_TRUE(result_of(engine, start).ok);
-  // The sink thread opens the file; wait for its verdict (bounded).
-  EngineStatus s;
-  wait_until([&] {
-    s = engine.status();
-    return !s.recording.error.empty();
+  // The sink thread opens the file. Stopping the recording joins that
+  // thread, so its verdict is in once the stop's reply has been handled.
+  Ticket stop = 0;
+  render_all(engine, 2 * 128, [&](std::uint64_t block) {
+    if (block == 0) stop = engine.submit(request::StopRecording{});
   });
+  EXPECT_TRUE(result_of(engine, stop).ok);
+  const EngineStatus s = engine.status();
   EXPECT_NE(s.recording.error.find("cannot open"), std::string::npos) << s.recording.error;
-  EXPECT_FALSE(s.recording.active);
+  // Failed, not merely stopped: the stop found the sink already closed.
+  ASSERT_FALSE(s.sinks.empty());
+  EXPECT_EQ(s.sinks.back().name, "recording");
+  EXPECT_EQ(s.sinks.back().state, SinkState::failed);
   const std::vector<float> out = render_all(engine, 128);
   EXPECT_EQ(out[0], 0.5f * expected_gains(0.0, 0.0, false).first);
   EXPECT_EQ(sample_value(engine.registry().snapshot(), "nowait_sink_failed", {{"sink", "recording"}}), 1.0);

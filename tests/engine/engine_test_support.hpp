@@ -208,6 +208,17 @@ class CaptureSink final : public Sink {
   bool contiguous_ = true;
 };
 
+// A capture sink added to `engine`, which owns it. A test waits on its
+// wait_for_blocks() for the engine to get somewhere: the RT thread cannot wake
+// anyone, but the sink thread that reads every block it writes can.
+// Thread: the control thread.
+inline CaptureSink& add_capture_sink(Engine& engine) {
+  auto capture = std::make_unique<CaptureSink>();
+  CaptureSink& sink = *capture;
+  engine.add_sink(std::move(capture));
+  return sink;
+}
+
 // A capture sink and a null sink (pausable, to stand for a stalled one),
 // both added to `engine`, which owns them. Thread: the control thread.
 struct CaptureAndNullSinks {
@@ -215,26 +226,11 @@ struct CaptureAndNullSinks {
   NullSink& stalled;
 };
 inline CaptureAndNullSinks add_capture_and_null_sinks(Engine& engine) {
-  auto capture = std::make_unique<CaptureSink>();
+  CaptureSink& capture = add_capture_sink(engine);
   auto null = std::make_unique<NullSink>();
-  CaptureAndNullSinks sinks{*capture, *null};
-  engine.add_sink(std::move(capture));
+  NullSink& stalled = *null;
   engine.add_sink(std::move(null));
-  return sinks;
-}
-
-// Polls `done` until it holds or `timeout` passes (a failure rather than a
-// hang), for state the engine exposes without a wake-up (its block count, a
-// sink's verdict). Not a sleep standing in for synchronisation: it waits for
-// a condition the test observes.
-template <class Pred>
-bool wait_until(Pred done, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
+  return {capture, stalled};
 }
 
 // Renders `frames` frames offline and returns them, interleaved. after_block(k)
