@@ -4,13 +4,19 @@
 #   make test   install what is missing, build and run the suite under
 #               dev, asan, tsan, rtsan and release (full stress counts)
 #   make bench  install what is missing, build (release) and run bench/
-.PHONY: run test bench format format-check deps-build deps-test deps-bench deps-all
+.PHONY: run test bench format format-check deps-build deps-bench deps-all
 
 TEST_PRESETS := dev asan tsan rtsan release
 SOURCES = $(shell git ls-files '*.hpp' '*.cpp' '*.h' 2>/dev/null)
 
-deps-%:
-	@scripts/deps.sh build $*
+# One explicit rule per package set. (A pattern rule such as deps-% would not
+# do: GNU make never searches pattern rules for a .PHONY target, so the step
+# would silently not run. tests/make_entry_points_check.sh guards this.)
+deps-build:
+	@scripts/deps.sh build
+
+deps-bench:
+	@scripts/deps.sh build bench
 
 # make test builds the benchmarks too (their smoke runs are tests) and runs
 # the dashboard in a real browser.
