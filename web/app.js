@@ -211,8 +211,9 @@
   async function api(method, path, body) {
     for (;;) {
       const token = readToken();
-      const headers = {};
-      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      // Every change is JSON, with or without a body: the server refuses any
+      // other type, so that no other web page can send one (docs/api.md).
+      const headers = { 'Content-Type': 'application/json' };
       if (token) headers.Authorization = 'Bearer ' + token;
       let res;
       try {

@@ -104,6 +104,7 @@ int run_engine(const RunOptions& options) {
     try {
       server::parse_listen(options.listen, server_options);
       server_options.token = options.token;
+      server_options.allowed_hosts = options.allow_hosts;
       server_options.recordings_dir = server::recordings_dir_for(*config);
       server::check_options(server_options);  // before prepare() starts any recording
     } catch (const std::exception& e) {

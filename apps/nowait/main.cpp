@@ -1,7 +1,8 @@
 // nowait: the command line. Parses the arguments with CLI11 and hands them to
 // one subcommand (see commands.hpp); each subcommand lives in its own file.
 //
-//   nowait run [config.toml] [--duration S] [--quiet] [--listen HOST:PORT] [--token T] [--no-http]
+//   nowait run [config.toml] [--duration S] [--quiet] [--listen HOST:PORT] [--token T]
+//              [--allow-host NAME]... [--no-http]
 //   nowait render config.toml --out file.wav [--seconds N]
 //   nowait check-config config.toml
 #include <CLI/CLI.hpp>
@@ -54,6 +55,11 @@ int main(int argc, char** argv) {
   run->add_option("--token", run_options.token,
                   "Bearer token for control calls; required when --listen is not loopback")
       ->type_name("TOKEN");
+  run->add_option("--allow-host", run_options.allow_hosts,
+                  "Also answer to this Host name (a reverse proxy's, a scrape target's); repeatable")
+      ->type_name("NAME[:PORT]")
+      ->expected(1)  // one name per flag, so a config path after it stays the positional
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   bool no_http = false;
   run->add_flag("--no-http", no_http, "Run without the dashboard and API server");
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -12,7 +13,9 @@
 #include <exception>
 #include <httplib.h>
 #include <mutex>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <thread>
@@ -151,6 +154,83 @@ std::string recording_file(const json& body, std::string& format) {
   return file;
 }
 
+// A Host header or an origin's authority, taken apart: the host in lower
+// case without IPv6 brackets, and the port if one was given.
+struct Authority {
+  std::string host;
+  std::optional<int> port;
+};
+
+// "name", "name:port", "[v6]" or "[v6]:port"; nothing when it is none of
+// these (empty, white space, a path, user info, a port out of range).
+std::optional<Authority> parse_authority(std::string_view text) {
+  Authority a;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    a.host = std::string(text.substr(1, close - 1));
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, a.host.c_str(), &v6) != 1) return std::nullopt;
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+      if (port.empty()) return std::nullopt;
+    }
+  } else {
+    const auto colon = text.find(':');
+    a.host = std::string(text.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = text.substr(colon + 1);
+      if (port.empty()) return std::nullopt;
+    }
+    const bool name_chars = std::all_of(a.host.begin(), a.host.end(), [](unsigned char c) {
+      return std::isalnum(c) != 0 || c == '.' || c == '-' || c == '_';
+    });
+    if (a.host.empty() || !name_chars) return std::nullopt;
+  }
+  if (!port.empty()) {
+    int value = -1;
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (error != std::errc{} || end != port.data() + port.size() || value < 1 || value > 65535)
+      return std::nullopt;
+    a.port = value;
+  }
+  std::transform(a.host.begin(), a.host.end(), a.host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return a;
+}
+
+bool is_ip_literal(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+}
+
+// The rule behind host_is_allowed() and origin_is_own(); `default_port` is
+// the port an authority without one stands for (80 for http, 443 for https).
+bool authority_is_allowed(const Authority& a, int default_port, const ServerOptions& options,
+                          int bound_port) {
+  const int port = a.port.value_or(default_port);
+  if (port == bound_port) {
+    const std::optional<Authority> listen = parse_authority(
+        options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host);
+    if (a.host == "localhost" || a.host == "127.0.0.1" || a.host == "::1" ||
+        (listen && a.host == listen->host))
+      return true;
+    // Listening on every address, the server is reached by whichever address
+    // the user's network gives it. An address cannot be rebound the way a
+    // DNS name can, so any IP literal is safe to answer to.
+    if ((options.host == "0.0.0.0" || options.host == "::") && is_ip_literal(a.host)) return true;
+  }
+  for (const std::string& name : options.allowed_hosts) {
+    const std::optional<Authority> allowed = parse_authority(name);
+    if (allowed && allowed->host == a.host && (!allowed->port || *allowed->port == port)) return true;
+  }
+  return false;
+}
+
 struct Route {
   std::string_view method;
   std::string_view path;  // exact, or a prefix ending in '/' when `with_name`
@@ -184,6 +264,26 @@ bool is_loopback(std::string_view host) {
   in_addr v4{};
   const std::string h(host);
   return inet_pton(AF_INET, h.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+bool host_is_allowed(std::string_view authority, const ServerOptions& options, int bound_port) {
+  const std::optional<Authority> a = parse_authority(authority);
+  return a && authority_is_allowed(*a, 80, options, bound_port);
+}
+
+bool origin_is_own(std::string_view origin, const ServerOptions& options, int bound_port) {
+  int default_port = 0;
+  if (origin.starts_with("http://")) {
+    default_port = 80;
+    origin.remove_prefix(7);
+  } else if (origin.starts_with("https://")) {
+    default_port = 443;
+    origin.remove_prefix(8);
+  } else {
+    return false;  // "null" (a sandboxed frame or a file: page), or not an origin at all
+  }
+  const std::optional<Authority> a = parse_authority(origin);
+  return a && authority_is_allowed(*a, default_port, options, bound_port);
 }
 
 std::filesystem::path recordings_dir_for(const engine::EngineConfig& config) {
@@ -448,8 +548,44 @@ struct Server::Impl {
       throw ApiError(401, "wrong token");
   }
 
+  // Every page the user opens can send requests to 127.0.0.1, so a request
+  // is served only when its Host names this server (a DNS-rebinding page
+  // names its own host), and a change is made only when it comes from no
+  // page or from this server's own page, as application/json: a browser
+  // sends that type cross-origin only after a preflight, which the server
+  // never grants (OPTIONS gets 405 and no CORS header is ever sent).
+  void check_host(const httplib::Request& req) const {
+    const std::string host = req.get_header_value("Host");
+    if (!host_is_allowed(host, options, bound_port)) {
+      throw ApiError(421, "this server does not answer to Host " + json(host).dump() +
+                              "; it answers to localhost, 127.0.0.1 and [::1] on port " +
+                              std::to_string(bound_port) + ", and to names given with --allow-host");
+    }
+  }
+
+  void check_same_origin(const httplib::Request& req) const {
+    if (!req.has_header("Origin")) return;  // not sent by a page: curl, a script, a same-origin GET
+    const std::string origin = req.get_header_value("Origin");
+    if (!origin_is_own(origin, options, bound_port))
+      throw ApiError(
+          403, "requests from other web pages may not change anything (Origin " + json(origin).dump() + ")");
+  }
+
+  static void check_json_body(const httplib::Request& req) {
+    const std::string type = req.get_header_value("Content-Type");
+    std::string media = type.substr(0, type.find(';'));
+    while (!media.empty() && media.back() == ' ') media.pop_back();
+    std::transform(media.begin(), media.end(), media.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (media != json_type) {
+      throw ApiError(415, "a change must be sent as Content-Type: application/json, got " +
+                              (type.empty() ? std::string("none") : json(type).dump()));
+    }
+  }
+
   void dispatch(const httplib::Request& req, httplib::Response& res) {
     try {
+      check_host(req);
       const std::string& path = req.path;
       if (is_asset(path)) {
         if (req.method != "GET") {
@@ -472,7 +608,11 @@ struct Server::Impl {
         throw ApiError(405, req.method + " is not allowed on " + path + "; allowed: " + allowed);
       }
       matches(*route, path, &name);
-      if (route->method != "GET") authorize(req);
+      if (route->method != "GET") {
+        check_same_origin(req);
+        authorize(req);
+        check_json_body(req);
+      }
       handle(*route, name, req, res);
     } catch (const ApiError& e) {
       if (e.status == 401) res.set_header("WWW-Authenticate", "Bearer");
@@ -561,6 +701,13 @@ struct Server::Impl {
 };
 
 void check_options(const ServerOptions& options) {
+  for (const std::string& name : options.allowed_hosts) {
+    if (!parse_authority(name)) {
+      throw std::invalid_argument("--allow-host " + json(name).dump() +
+                                  ": expected a host name, optionally with :PORT, such as "
+                                  "mixer.example or mixer.example:8080");
+    }
+  }
   if (!is_loopback(options.host) && options.token.empty()) {
     throw std::invalid_argument(
         "listening on " + options.host +

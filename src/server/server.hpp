@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/engine.hpp"
 #include "server/event_hub.hpp"
@@ -31,6 +32,11 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;    // 0: any free port (port() tells which)
   std::string token;  // empty: none. Required unless host is loopback.
+  // Names the server answers to besides localhost, 127.0.0.1, [::1] and the
+  // listen address (--allow-host): a reverse proxy's name, or the name a
+  // Prometheus scrapes it by. "NAME" matches on any port, "NAME:PORT" on that
+  // port only. Compared without regard to case.
+  std::vector<std::string> allowed_hosts;
   std::chrono::milliseconds event_period{100};
   std::size_t max_event_clients = 64;
   std::size_t scope_pairs = 512;  // the newest XY pairs in each snapshot
@@ -46,8 +52,20 @@ void parse_listen(std::string_view text, ServerOptions& options);
 // Whether `host` is a loopback address or "localhost". Thread: any.
 bool is_loopback(std::string_view host);
 
+// Whether a request's Host header (an authority: "name", "name:port",
+// "[v6]:port") names this server, bound to `bound_port` (see docs/api.md,
+// "Requests from other web pages"). Thread: any. Blocking; allocates.
+bool host_is_allowed(std::string_view authority, const ServerOptions& options, int bound_port);
+
+// Whether an Origin header ("scheme://authority") is this server's own: an
+// http or https origin whose authority host_is_allowed() accepts. "null" and
+// anything else that does not parse are foreign. Thread: any. Blocking;
+// allocates.
+bool origin_is_own(std::string_view origin, const ServerOptions& options, int bound_port);
+
 // Throws std::invalid_argument when the options cannot be served: a host that
-// is not loopback without a token. Server's constructor checks the same; a
+// is not loopback without a token, or an allowed host that is not a host name
+// (empty, or holding a scheme, a path, white space or a bad port). Server's constructor checks the same; a
 // caller may check before it builds anything else. Thread: any.
 void check_options(const ServerOptions& options);
 

@@ -185,13 +185,13 @@ TEST(Api, InputsCanBeAddedAndRemovedAndNamesStayUnique) {
   EXPECT_EQ(again->status, 409);
   EXPECT_NE(body_of(again)["error"].get<std::string>().find("already exists"), std::string::npos);
 
-  const auto removed = c.Delete("/api/inputs/noise");
+  const auto removed = c.Delete("/api/inputs/noise", "", "application/json");
   ASSERT_TRUE(removed);
   EXPECT_EQ(removed->status, 200) << removed->body;
   EXPECT_EQ(body_of(removed)["removed"], "noise");
   EXPECT_EQ(live.engine.input_names(), (std::vector<std::string>{"tone A", "tone B"}));
 
-  const auto gone = c.Delete("/api/inputs/noise");
+  const auto gone = c.Delete("/api/inputs/noise", "", "application/json");
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->status, 404);
 }
@@ -307,7 +307,7 @@ TEST(Api, EveryBadRequestGetsA4xxWithAJsonErrorAndChangesNothing) {
     httplib::Result r = bad.method == std::string("PATCH")  ? c.Patch(bad.path, bad.body, "application/json")
                         : bad.method == std::string("POST") ? c.Post(bad.path, bad.body, "application/json")
                         : bad.method == std::string("GET")  ? c.Get(bad.path)
-                                                            : c.Delete(bad.path);
+                                                           : c.Delete(bad.path, bad.body, "application/json");
     const std::string what = std::string(bad.method) + " " + bad.path + " " + bad.body.substr(0, 60);
     ASSERT_TRUE(r) << what;
     EXPECT_EQ(r->status, bad.status) << what << " -> " << r->body;
@@ -544,7 +544,7 @@ int stalled_event_client(int port) {
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  const std::string request = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string request = "GET /events HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n\r\n";
   if (send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) return -1;
   return fd;
 }
