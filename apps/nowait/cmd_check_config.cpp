@@ -5,8 +5,11 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "commands.hpp"
+#include "engine/engine.hpp"
+#include "engine/source.hpp"
 
 namespace nowait::app {
 
@@ -63,9 +66,29 @@ void print_config_summary(std::ostream& out, const engine::EngineConfig& config)
   }
 }
 
+void open_file_sources(const engine::EngineConfig& config, const std::string& file_name) {
+  for (std::size_t i = 0; i < config.inputs.size(); ++i) {
+    const engine::InputConfig& input = config.inputs[i];
+    if (!input.source.starts_with("file:")) continue;
+    try {
+      (void)engine::default_source_factory(input, config.format);
+    } catch (const engine::SourceError& error) {
+      // "source '<spec>': <problem>": the key already says which source.
+      std::string_view problem = error.what();
+      const std::string prefix = "source '" + input.source + "': ";
+      if (problem.starts_with(prefix)) problem.remove_prefix(prefix.size());
+      throw engine::ConfigError(file_name, input.source_line, "input[" + std::to_string(i + 1) + "].source",
+                                std::string(problem));
+    }
+  }
+}
+
 std::optional<engine::EngineConfig> load_config_or_report(const std::optional<std::filesystem::path>& path) {
   try {
-    return path ? engine::load_config(*path) : engine::default_config();
+    if (!path) return engine::default_config();
+    engine::EngineConfig config = engine::load_config(*path);
+    open_file_sources(config, path->string());
+    return config;
   } catch (const engine::ConfigError& error) {
     std::cerr << error.what() << '\n';
     return std::nullopt;

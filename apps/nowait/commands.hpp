@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <iosfwd>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "engine/config.hpp"
 
@@ -30,7 +32,8 @@ struct CheckConfigOptions {
 // exit_config_error.
 int run_check_config(const CheckConfigOptions& options);
 
-// `nowait run [config.toml] [--duration S] [--quiet] [--listen HOST:PORT] [--token T] [--no-http]`
+// `nowait run [config.toml] [--duration S] [--quiet] [--listen HOST:PORT] [--token T]
+//             [--allow-host NAME]... [--no-http]`
 struct RunOptions {
   std::optional<std::filesystem::path> config;  // none: the embedded default_config()
   std::optional<double> duration_seconds;       // none: until SIGINT or SIGTERM; otherwise > 0
@@ -38,6 +41,7 @@ struct RunOptions {
   bool http = true;                             // serve the dashboard and API (--no-http: not)
   std::string listen = "127.0.0.1:8080";        // --listen HOST:PORT (port 0: any free port)
   std::string token;                            // --token: needed off loopback; guards control calls
+  std::vector<std::string> allow_hosts;         // --allow-host NAME[:PORT]: extra Host names to answer to
 };
 
 // Runs the engine in real time. Defined in cmd_run.cpp.
@@ -54,7 +58,16 @@ struct RenderOptions {
 // Defined in cmd_render.cpp.
 int render_offline(const RenderOptions& options);
 
-// Loads `path` (or the embedded default when none is given). On a ConfigError
+// Opens every file: source of `config` the way Engine::prepare() will, and
+// throws engine::ConfigError naming `file_name`, the source's line and key
+// (input[N].source) with the file's problem, for any that prepare() would
+// refuse: not audio, a truncated header, no frames, an unreadable file.
+// Thread: control. Blocking (reads each file's header); allocates.
+void open_file_sources(const engine::EngineConfig& config, const std::string& file_name);
+
+// Loads `path` (or the embedded default when none is given) and opens its
+// file: sources (open_file_sources), so check-config, run and render refuse a
+// config for the same reasons with the same message. On a ConfigError
 // prints its message to stderr and returns nothing; the caller then exits with
 // exit_config_error.
 std::optional<engine::EngineConfig> load_config_or_report(const std::optional<std::filesystem::path>& path);

@@ -386,6 +386,7 @@ class Parser {
            "missing; every [[input]] needs a source, e.g. source = \"tone:440\"");
     }
     input.source = check_source(string(*source, path + ".source"), *source, path + ".source", config.format);
+    input.source_line = line_of(*source);
 
     if (const toml::node* node = table.get("gain_db")) {
       input.gain_db = number_in(*node, path + ".gain_db", min_gain_db, max_gain_db, " dB");

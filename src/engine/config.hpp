@@ -63,7 +63,8 @@ struct InputConfig {
   bool mute = false;
   double level_db = -12.0;
   bool loop = true;
-  int line = 0;  // where the [[input]] table starts in the config file, for later error messages
+  int line = 0;         // where the [[input]] table starts in the config file, for later error messages
+  int source_line = 0;  // where its source key is
 
   friend bool operator==(const InputConfig&, const InputConfig&) = default;
 };
