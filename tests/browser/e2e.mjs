@@ -12,6 +12,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import process from 'node:process';
 import { chromium } from 'playwright-core';
@@ -231,6 +232,91 @@ function inputOf(state, name) {
   return (state.inputs || []).find((i) => i.name === name);
 }
 
+// What a page on another site can send to 127.0.0.1 without the user's help:
+// "simple" requests (text/plain, a form) that the browser sends without a
+// preflight, no-cors requests, JSON that needs a preflight, and a plain read.
+const ATTACK_PAGE = `<!doctype html><meta charset="utf-8"><title>another site</title>
+<iframe name="sink" style="display:none"></iframe>
+<form id="form" method="POST" enctype="text/plain" target="sink">
+  <input name='{"name": "evil form", "source": "tone:100", "x": "' value='"}'>
+</form>
+<script>
+const target = new URLSearchParams(location.search).get('target');
+const results = {};
+async function attempt(name, path, init) {
+  try {
+    const res = await fetch(target + path, init);
+    results[name] = res.type === 'opaque' ? 'sent, answer unreadable (opaque)' : 'status ' + res.status;
+  } catch (err) {
+    results[name] = 'refused by the browser: ' + err.name;
+  }
+}
+(async () => {
+  const text = { 'Content-Type': 'text/plain' };
+  const json = { 'Content-Type': 'application/json' };
+  await attempt('POST /api/inputs text/plain', 'api/inputs',
+    { method: 'POST', headers: text, body: '{"name": "evil", "source": "file:/etc/passwd"}' });
+  await attempt('POST /api/recording/start text/plain', 'api/recording/start',
+    { method: 'POST', headers: text, body: '{"file": "evil.wav"}' });
+  await attempt('POST /api/inputs no-cors', 'api/inputs',
+    { method: 'POST', mode: 'no-cors', headers: text, body: '{"name": "evil2", "source": "tone:100"}' });
+  await attempt('POST /api/recording/start no-cors form-urlencoded', 'api/recording/start',
+    { method: 'POST', mode: 'no-cors', body: new URLSearchParams({ file: 'evil2.wav' }) });
+  await attempt('PATCH /api/master JSON', 'api/master',
+    { method: 'PATCH', headers: json, body: '{"gain_db": -120}' });
+  await attempt('POST /api/inputs JSON', 'api/inputs',
+    { method: 'POST', headers: json, body: '{"name": "evil3", "source": "tone:100"}' });
+  await attempt('DELETE /api/inputs/tone A JSON', 'api/inputs/tone%20A', { method: 'DELETE', headers: json });
+  await attempt('GET /api/state (read back)', 'api/state', {});
+  const form = document.getElementById('form');
+  form.action = target + 'api/inputs';
+  const loaded = new Promise((resolve) => document.querySelector('iframe').addEventListener('load', resolve, { once: true }));
+  form.submit();
+  await Promise.race([loaded, new Promise((resolve) => setTimeout(resolve, 3000))]);
+  results['form POST /api/inputs text/plain'] = 'submitted';
+  window.attackResults = results;
+})();
+</script>`;
+
+async function attackFromAnotherOrigin(context, base) {
+  const before = await apiState(base);
+  const filesBefore = fs.readdirSync(workdir, { recursive: true }).sort();
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(ATTACK_PAGE);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const attackUrl = `http://127.0.0.1:${server.address().port}/?target=${encodeURIComponent(base)}`;
+  const tab = await context.newPage();
+  try {
+    step = `loading the foreign page ${attackUrl}`;
+    await tab.goto(attackUrl, { waitUntil: 'load' });
+    const results = await waitFor('the foreign page to finish its attempts', async () =>
+      tab.evaluate(() => window.attackResults),
+    );
+    for (const [name, outcome] of Object.entries(results)) {
+      check(!/^status 2\d\d$/.test(outcome), `the foreign page's ${name} was not answered with success (${outcome})`);
+    }
+    const after = await apiState(base);
+    const mix = (s) =>
+      JSON.stringify({
+        master: s.master.gain_db,
+        inputs: s.inputs.map((i) => [i.name, i.gain_db, i.pan, i.mute]),
+        recording: s.recording.active,
+      });
+    check(mix(after) === mix(before), `the mix is unchanged by the foreign page: before ${mix(before)}, after ${mix(after)}`);
+    const filesAfter = fs.readdirSync(workdir, { recursive: true }).sort();
+    check(
+      JSON.stringify(filesAfter) === JSON.stringify(filesBefore),
+      `no file appeared or went away: before ${filesBefore}, after ${filesAfter}`,
+    );
+    return { results };
+  } finally {
+    await tab.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 async function main() {
   const base = await startNowait();
 
@@ -361,6 +447,20 @@ async function main() {
     return !(await page.locator('#rec-indicator').isVisible()) && (await page.locator('#rec-start').isEnabled());
   });
   log(`recorded ${file} (${size.size} bytes)`);
+
+  // 6b. A page from another origin (a second local server on another port)
+  //     tries to drive the mix in a second tab. Every attempt must be
+  //     refused, the engine must be exactly as before, and the dashboard tab
+  //     must keep working.
+  const attacked = await attackFromAnotherOrigin(context, base);
+  log(`foreign page's attempts: ${JSON.stringify(attacked.results)}`);
+  const unmuted = stripB.locator('.mute');
+  await unmuted.click();
+  await waitFor('the dashboard tab to still work after the attack: unmuting tone B reaches the engine', async () => {
+    const b = inputOf(await apiState(base), 'tone B');
+    return { ok: b && b.mute === false, seen: b && b.mute };
+  });
+  log('the dashboard tab still drives the engine');
 
   // 8. The desktop screenshot, after recording.
   step = `saving the screenshot ${screenshot}`;
