@@ -8,12 +8,15 @@
 #include "nowait/spsc_ring.hpp"
 
 #include <bit>
+#include <complex>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -96,6 +99,30 @@ concept CanWriteChunk = requires(P& producer) {
   producer.write_chunk(std::size_t{1});
 };
 
+template <class P>
+concept CanWriteChunkUninit = requires(P& producer) {
+  producer.write_chunk_uninit(std::size_t{1});
+};
+
+// An audio frame as plugins declare it: trivially copyable, but its member
+// initialisers make its default constructor non-trivial.
+struct StereoFrame {
+  float l = 0.0f;
+  float r = 0.0f;
+  bool operator==(const StereoFrame&) const = default;
+};
+
+// Default-constructible and not trivial: counts the objects alive.
+struct Tally {
+  static inline int alive = 0;
+  int v = -7;
+  Tally() noexcept { ++alive; }
+  explicit Tally(int x) noexcept : v(x) { ++alive; }
+  Tally(const Tally& o) noexcept : v(o.v) { ++alive; }
+  Tally& operator=(const Tally&) = default;
+  ~Tally() { --alive; }
+};
+
 // ---------------------------------------------------------------------------
 // Compile-time contract
 
@@ -115,7 +142,14 @@ static_assert(!std::is_copy_constructible_v<U64Ring::ReadChunk>);
 static_assert(std::is_nothrow_move_constructible_v<U64Ring::WriteChunk>);
 static_assert(CanWriteChunk<U64Ring::Producer>);
 static_assert(CanWriteChunk<SpscRing<float>::Producer>);
-static_assert(!CanWriteChunk<CountedRing::Producer>, "write_chunk needs a trivially copyable element");
+static_assert(CanWriteChunk<SpscRing<StereoFrame>::Producer>);
+static_assert(CanWriteChunk<SpscRing<std::complex<float>>::Producer>);
+static_assert(CanWriteChunk<SpscRing<std::string>::Producer>);
+static_assert(!CanWriteChunk<CountedRing::Producer>, "write_chunk needs a default-constructible element");
+static_assert(CanWriteChunkUninit<CountedRing::Producer>, "write_chunk_uninit takes any element");
+static_assert(noexcept(std::declval<U64Ring::Producer&>().write_chunk_uninit(1)));
+static_assert(noexcept(std::declval<U64Ring::Producer&>().write_chunk_exact(1)));
+static_assert(noexcept(std::declval<U64Ring::Consumer&>().read_chunk_exact(1)));
 static_assert(noexcept(std::declval<U64Ring::Producer&>().try_push(std::uint64_t{1})));
 static_assert(noexcept(std::declval<U64Ring::Consumer&>().try_pop()));
 static_assert(noexcept(std::declval<U64Ring::Producer&>().write_chunk(1)));
@@ -419,6 +453,267 @@ TEST(SpscRing, PartialCommitOfAStraddlingWriteChunkStopsInsideTheSecondSpan) {
   EXPECT_EQ(rx.available(), 3u);
   EXPECT_EQ(drain(rx), iota_values(0, 3));
   EXPECT_EQ(tx.slots(), 8u);
+}
+
+TEST(SpscRing, AProducerIsUsableAgainOnceItsWriteChunkIsCommittedOrDropped) {
+  auto [tx, rx] = U64Ring::create(4);
+  {
+    auto dropped = tx.write_chunk(2);
+    fill_chunk(dropped, 50);
+  }
+  ASSERT_TRUE(tx.try_push(1));
+  auto chunk = tx.write_chunk(1);
+  fill_chunk(chunk, 2);
+  chunk.commit_all();
+  ASSERT_TRUE(tx.try_push(3));
+  EXPECT_EQ(drain(rx), (Values{1, 2, 3}));
+}
+
+// ---------------------------------------------------------------------------
+// Write chunks of element types that are not trivial
+
+TEST(SpscRing, WriteChunkOfStereoFramesHandsOutDefaultInitialisedFrames) {
+  auto [tx, rx] = SpscRing<StereoFrame>::create(4);
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(tx.try_push(StereoFrame{1.0f, -1.0f}));  // leave old frames in the slots
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(rx.try_pop().has_value());
+  auto chunk = tx.write_chunk(3);
+  ASSERT_EQ(chunk.size(), 3u);
+  for (const StereoFrame& f : chunk.first()) EXPECT_EQ(f, StereoFrame{});
+  for (const StereoFrame& f : chunk.second()) EXPECT_EQ(f, StereoFrame{});
+  chunk.first()[0].l = 0.5f;
+  chunk.commit(2);
+  EXPECT_EQ(rx.try_pop(), (StereoFrame{0.5f, 0.0f}));
+  EXPECT_EQ(rx.try_pop(), StereoFrame{});
+  EXPECT_EQ(rx.try_pop(), std::nullopt);
+}
+
+TEST(SpscRing, WriteChunkOfComplexSamplesCarriesThemAcrossTheEndOfTheStorage) {
+  auto [tx, rx] = SpscRing<std::complex<float>>::create(4);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(tx.try_push({9.0f, 9.0f}));
+    ASSERT_TRUE(rx.try_pop().has_value());
+  }
+  auto chunk = tx.write_chunk(4);
+  ASSERT_EQ(chunk.first().size(), 1u);
+  ASSERT_EQ(chunk.second().size(), 3u);
+  float x = 0.0f;
+  for (std::span<std::complex<float>> part : {chunk.first(), chunk.second()}) {
+    for (auto& c : part) {
+      c = {x, -(x + 1.0f)};
+      x += 1.0f;
+    }
+  }
+  chunk.commit_all();
+  auto read = rx.read_chunk(4);
+  std::vector<std::complex<float>> got(read.first().begin(), read.first().end());
+  got.insert(got.end(), read.second().begin(), read.second().end());
+  read.commit_all();
+  EXPECT_EQ(got, (std::vector<std::complex<float>>{{0, -1}, {1, -2}, {2, -3}, {3, -4}}));
+}
+
+TEST(SpscRing, WriteChunkOfNonTrivialElementsDestroysTheSlotsItDoesNotPublish) {
+  {
+    auto [tx, rx] = SpscRing<Tally>::create(8);
+    auto chunk = tx.write_chunk(5);
+    EXPECT_EQ(Tally::alive, 5);
+    for (const Tally& t : chunk.first()) EXPECT_EQ(t.v, -7);  // the default constructor ran
+    chunk.first()[0].v = 1;
+    chunk.first()[1].v = 2;
+    chunk.commit(2);
+    EXPECT_EQ(Tally::alive, 2);
+    EXPECT_EQ(rx.try_pop()->v, 1);
+    EXPECT_EQ(rx.try_pop()->v, 2);
+    EXPECT_EQ(Tally::alive, 0);
+    {
+      auto dropped = tx.write_chunk(3);
+      EXPECT_EQ(Tally::alive, 3);
+    }
+    EXPECT_EQ(Tally::alive, 0);
+    EXPECT_EQ(rx.available(), 0u);
+  }
+  EXPECT_EQ(Tally::alive, 0);
+}
+
+TEST(SpscRing, WriteChunkOfStringsPublishesWhatTheCallerAssigned) {
+  auto [tx, rx] = SpscRing<std::string>::create(4);
+  auto chunk = tx.write_chunk(2);
+  chunk.first()[0] = std::string(64, 'a');  // longer than any short-string buffer
+  chunk.first()[1] = "b";
+  chunk.commit_all();
+  EXPECT_EQ(rx.try_pop(), std::string(64, 'a'));
+  EXPECT_EQ(rx.try_pop(), "b");
+}
+
+TEST(SpscRing, UninitWriteChunkPublishesTheElementsTheCallerConstructedInPlace) {
+  LifetimeStats stats;
+  {
+    // Counted has no default constructor: only the uninitialised chunk takes it.
+    auto [tx, rx] = nowait::detail::make_spsc_ring<Counted>(4, max_index - 1);
+    auto chunk = tx.write_chunk_uninit(4);
+    ASSERT_EQ(chunk.first().size(), 2u);
+    ASSERT_EQ(chunk.second().size(), 2u);
+    EXPECT_EQ(stats.alive(), 0);  // nothing constructed by the ring
+    std::construct_at(&chunk.first()[0], stats, 10);
+    std::construct_at(&chunk.first()[1], stats, 11);
+    std::construct_at(&chunk.second()[0], stats, 12);
+    chunk.commit(3);
+    EXPECT_EQ(stats.alive(), 3);
+    EXPECT_EQ(rx.try_pop()->value(), 10u);
+    EXPECT_EQ(rx.try_pop()->value(), 11u);
+    EXPECT_EQ(tx.slots(), 3u);
+  }
+  EXPECT_EQ(stats.alive(), 0);  // 12 was destroyed with the ring
+  EXPECT_EQ(stats.constructed.load(), stats.destroyed.load());
+}
+
+TEST(SpscRing, DroppingAnUninitWriteChunkPublishesNothingAndDestroysNothing) {
+  LifetimeStats stats;
+  auto [tx, rx] = CountedRing::create(4);
+  { auto chunk = tx.write_chunk_uninit(3); }
+  EXPECT_EQ(stats.destroyed.load(), 0);
+  EXPECT_EQ(rx.available(), 0u);
+  EXPECT_EQ(tx.slots(), 4u);
+}
+
+// ---------------------------------------------------------------------------
+// Exact chunk requests
+
+TEST(SpscRing, ExactWriteChunkRequestFailsWithTheFreeSlotsWhenTooFewAreFree) {
+  auto [tx, rx] = U64Ring::create(8);
+  ASSERT_EQ(tx.push_slice(iota_values(0, 5)), 5u);
+  auto refused = tx.write_chunk_exact(4);
+  EXPECT_FALSE(refused);
+  EXPECT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.available(), 3u);
+  EXPECT_EQ(tx.write_chunk_exact(9).available(), 3u);  // beyond the capacity: never
+
+  auto granted = tx.write_chunk_exact(3);
+  ASSERT_TRUE(granted);
+  EXPECT_EQ(granted.available(), 3u);
+  EXPECT_EQ(granted->size(), 3u);
+  fill_chunk(*granted, 5);
+  granted->commit_all();
+  EXPECT_EQ(drain(rx), iota_values(0, 8));
+}
+
+TEST(SpscRing, ExactWriteChunkSeesSlotsTheConsumerFreedSinceTheProducerLastLooked) {
+  auto [tx, rx] = U64Ring::create(4);
+  ASSERT_EQ(tx.push_slice(iota_values(0, 4)), 4u);
+  ASSERT_TRUE(rx.try_pop().has_value());
+  ASSERT_TRUE(rx.try_pop().has_value());
+  auto chunk = tx.write_chunk_exact(2);
+  ASSERT_TRUE(chunk);
+  EXPECT_EQ(chunk->size(), 2u);
+}
+
+TEST(SpscRing, ExactReadChunkRequestFailsWithTheItemsAvailableWhenTooFewAreThere) {
+  auto [tx, rx] = U64Ring::create(8);
+  ASSERT_EQ(tx.push_slice(iota_values(0, 3)), 3u);
+  auto refused = rx.read_chunk_exact(4);
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(refused.available(), 3u);
+  EXPECT_EQ(rx.available(), 3u);  // nothing was taken
+
+  ASSERT_TRUE(tx.try_push(3));
+  auto granted = rx.read_chunk_exact(4);
+  ASSERT_TRUE(granted);
+  EXPECT_EQ(chunk_values(*granted), iota_values(0, 4));
+  granted->commit(4);
+  EXPECT_EQ(rx.available(), 0u);
+}
+
+TEST(SpscRing, AnExactRequestForZeroAlwaysSucceedsWithAnEmptyChunk) {
+  auto [tx, rx] = U64Ring::create(1);
+  ASSERT_TRUE(tx.try_push(1));
+  auto write = tx.write_chunk_exact(0);
+  ASSERT_TRUE(write);
+  EXPECT_EQ(write->size(), 0u);
+  write->commit_all();
+  auto read = rx.read_chunk_exact(0);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->size(), 0u);
+}
+
+TEST(SpscRing, AFailedExactRequestLeavesTheEndpointUsable) {
+  auto [tx, rx] = U64Ring::create(2);
+  EXPECT_FALSE(rx.read_chunk_exact(1));
+  EXPECT_FALSE(tx.write_chunk_exact(3));
+  ASSERT_TRUE(tx.try_push(1));
+  EXPECT_EQ(rx.try_pop(), std::optional<std::uint64_t>(1));
+}
+
+// ---------------------------------------------------------------------------
+// push_from: bulk move-in from an iterator
+
+TEST(SpscRing, PushFromMovesOnlyAsManyMoveOnlyItemsAsFitAndLeavesTheIteratorAtTheRest) {
+  auto [tx, rx] = SpscRing<std::unique_ptr<int>>::create(3);
+  std::vector<std::unique_ptr<int>> src;
+  for (int i = 0; i < 5; ++i) src.push_back(std::make_unique<int>(i));
+  auto it = std::make_move_iterator(src.begin());
+  EXPECT_EQ(tx.push_from(it, std::make_move_iterator(src.end())), 3u);
+  EXPECT_EQ(it.base(), src.begin() + 3);
+  EXPECT_EQ(src[2], nullptr);
+  ASSERT_NE(src[3], nullptr);                                           // not taken
+  EXPECT_EQ(tx.push_from(it, std::make_move_iterator(src.end())), 0u);  // full
+
+  EXPECT_EQ(*rx.try_pop().value(), 0);
+  EXPECT_EQ(*rx.try_pop().value(), 1);
+  EXPECT_EQ(tx.push_from(it, std::make_move_iterator(src.end())), 2u);  // carries on
+  EXPECT_EQ(it.base(), src.end());
+  for (int expected = 2; expected < 5; ++expected) EXPECT_EQ(*rx.try_pop().value(), expected);
+}
+
+TEST(SpscRing, PushFromAnUnboundedViewFillsTheRingAcrossTheEndOfTheStorage) {
+  auto [tx, rx] = nowait::detail::make_spsc_ring<std::unique_ptr<int>>(5, max_index);
+  auto made = std::views::iota(100) | std::views::transform([](int i) { return std::make_unique<int>(i); });
+  auto it = made.begin();
+  EXPECT_EQ(tx.push_from(it, made.end()), 5u);  // an unreachable end: only the ring stops it
+  EXPECT_EQ(*it.base(), 105);                   // left at the first element not pushed
+  for (int expected = 100; expected < 105; ++expected) EXPECT_EQ(*rx.try_pop().value(), expected);
+}
+
+TEST(SpscRing, PushFromWithEqualIteratorsPushesNothing) {
+  auto [tx, rx] = U64Ring::create(4);
+  const Values none;
+  auto it = none.begin();
+  EXPECT_EQ(tx.push_from(it, none.end()), 0u);
+  EXPECT_EQ(rx.available(), 0u);
+}
+
+// ---------------------------------------------------------------------------
+// was_full and was_empty
+
+TEST(SpscRing, WasFullAndWasEmptyReportWhatEachEndSawAtTheCall) {
+  auto [tx, rx] = U64Ring::create(2);
+  EXPECT_TRUE(rx.was_empty());
+  EXPECT_FALSE(tx.was_full());
+  ASSERT_TRUE(tx.try_push(1));
+  EXPECT_FALSE(rx.was_empty());
+  EXPECT_FALSE(tx.was_full());
+  ASSERT_TRUE(tx.try_push(2));
+  EXPECT_TRUE(tx.was_full());
+  ASSERT_TRUE(rx.try_pop().has_value());
+  EXPECT_FALSE(tx.was_full());  // sees the consumer's pop without pushing
+  ASSERT_TRUE(rx.try_pop().has_value());
+  EXPECT_TRUE(rx.was_empty());
+}
+
+// ---------------------------------------------------------------------------
+// A publish of nothing changes nothing (and, since issue 11, stores nothing:
+// measured by the bench, not observable here).
+
+TEST(SpscRing, PublishingOrReleasingZeroItemsLeavesBothEndsCountsUnchanged) {
+  auto [tx, rx] = U64Ring::create(2);
+  Values out(2, 0);
+  EXPECT_EQ(rx.pop_slice(out), 0u);  // empty
+  rx.read_chunk(2).commit(0);
+  ASSERT_EQ(tx.push_slice(iota_values(1, 2)), 2u);
+  EXPECT_EQ(tx.push_slice(iota_values(3, 2)), 0u);  // full
+  tx.write_chunk(2).commit(0);
+  EXPECT_EQ(rx.available(), 2u);
+  EXPECT_EQ(tx.slots(), 0u);
+  EXPECT_EQ(drain(rx), (Values{1, 2}));
 }
 
 // ---------------------------------------------------------------------------
@@ -1160,6 +1455,108 @@ TEST(SpscRingDeathTest, UsingAMovedFromConsumerAborts) {
   EXPECT_DEATH(static_cast<void>(rx.is_abandoned()), "precondition failed");
 }
 
+TEST(SpscRingDeathTest, CommittingMoreThanAnExactOrUninitWriteChunkHoldsAborts) {
+  auto [tx, rx] = U64Ring::create(4);
+  {
+    auto exact = tx.write_chunk_exact(2);
+    ASSERT_TRUE(exact);
+    EXPECT_DEATH(exact->commit(3), "more than the chunk holds");
+  }
+  auto uninit = tx.write_chunk_uninit(2);
+  EXPECT_DEATH(uninit.commit(3), "more than the chunk holds");
+}
+
+TEST(SpscRingDeathTest, TakingTheChunkOfAFailedExactRequestAborts) {
+  auto [tx, rx] = U64Ring::create(4);
+  auto none = rx.read_chunk_exact(1);
+  ASSERT_FALSE(none);
+  EXPECT_DEATH(static_cast<void>(none->size()), "no chunk");
+}
+
+// While a chunk is outstanding its endpoint must not be used: a push would
+// land in a slot the chunk exposes, and a pop would move the index under it.
+TEST(SpscRingDeathTest, PushingWhileAWriteChunkIsOutstandingAborts) {
+  auto [tx, rx] = U64Ring::create(8);
+  auto chunk = tx.write_chunk(4);
+  fill_chunk(chunk, 101);
+  EXPECT_DEATH(static_cast<void>(tx.try_push(999)), "write chunk is outstanding");
+  chunk.commit(4);
+  EXPECT_EQ(drain(rx), iota_values(101, 4));
+}
+
+TEST(SpscRingDeathTest, EveryProducerOperationAbortsWhileAWriteChunkIsOutstanding) {
+  auto [tx, rx] = U64Ring::create(8);
+  auto chunk = tx.write_chunk(4);
+  const std::uint64_t one = 1;
+  EXPECT_DEATH(static_cast<void>(tx.try_emplace(one)), "write chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(tx.write_chunk(1)), "write chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(tx.push_slice(std::span<const std::uint64_t>(&one, 1))),
+               "write chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(tx.slots()), "write chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(tx.capacity()), "write chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(tx.is_abandoned()), "write chunk is outstanding");
+  EXPECT_DEATH({ U64Ring::Producer moved(std::move(tx)); }, "write chunk is outstanding");
+  EXPECT_DEATH(
+      {
+        auto other = U64Ring::create(1);
+        other.first = std::move(tx);
+      },
+      "write chunk is outstanding");
+  chunk.commit(0);
+}
+
+TEST(SpscRingDeathTest, PoppingWhileAReadChunkIsOutstandingAborts) {
+  auto [tx, rx] = U64Ring::create(8);
+  ASSERT_EQ(tx.push_slice(iota_values(1, 5)), 5u);
+  auto chunk = rx.read_chunk(3);
+  EXPECT_DEATH(static_cast<void>(rx.try_pop()), "read chunk is outstanding");
+  chunk.commit(3);
+  EXPECT_EQ(drain(rx), (Values{4, 5}));
+}
+
+TEST(SpscRingDeathTest, EveryConsumerOperationAbortsWhileAReadChunkIsOutstanding) {
+  auto [tx, rx] = U64Ring::create(8);
+  ASSERT_EQ(tx.push_slice(iota_values(1, 5)), 5u);
+  auto chunk = rx.read_chunk(3);
+  std::uint64_t out = 0;
+  EXPECT_DEATH(static_cast<void>(rx.peek()), "read chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(rx.read_chunk(1)), "read chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(rx.pop_slice(std::span<std::uint64_t>(&out, 1))),
+               "read chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(rx.available()), "read chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(rx.capacity()), "read chunk is outstanding");
+  EXPECT_DEATH(static_cast<void>(rx.is_abandoned()), "read chunk is outstanding");
+  EXPECT_DEATH({ U64Ring::Consumer moved(std::move(rx)); }, "read chunk is outstanding");
+  EXPECT_DEATH(
+      {
+        auto other = U64Ring::create(1);
+        other.second = std::move(rx);
+      },
+      "read chunk is outstanding");
+  chunk.commit(0);
+}
+
+TEST(SpscRingDeathTest, MoveAssigningOverAnEndpointWhoseChunkIsOutstandingAborts) {
+  auto [tx, rx] = U64Ring::create(8);
+  ASSERT_TRUE(tx.try_push(1));
+  auto write = tx.write_chunk(1);
+  auto read = rx.read_chunk(1);
+  EXPECT_DEATH(
+      {
+        auto other = U64Ring::create(1);
+        tx = std::move(other.first);
+      },
+      "write chunk is outstanding");
+  EXPECT_DEATH(
+      {
+        auto other = U64Ring::create(1);
+        rx = std::move(other.second);
+      },
+      "read chunk is outstanding");
+  write.commit(0);
+  read.commit(0);
+}
+
 #else  // NDEBUG
 
 TEST(SpscRing, CommittingMoreThanAChunkHoldsIsClampedWhenPreconditionsAreOff) {
@@ -1376,4 +1773,151 @@ TEST(SpscRing, PushSliceWhoseCopyThrowsAcrossTheWrapPushesTheEarlierCopiesAndLea
     EXPECT_FALSE(rx.try_pop().has_value());
   }
   EXPECT_EQ(throwing_copies_alive, 0);
+}
+
+namespace {
+
+// Moves never throw on construction (so SpscRing accepts the type), but the
+// move-assignment numbered `throw_on_assignment` (counted from 1) throws,
+// leaving both sides untouched. A moved-from value is -1.
+struct ThrowingMoveAssign {
+  static inline int assignments = 0;
+  static inline int throw_on_assignment = 0;
+  static inline int alive = 0;
+  int v;
+  explicit ThrowingMoveAssign(int x) noexcept : v(x) { ++alive; }
+  ThrowingMoveAssign(ThrowingMoveAssign&& o) noexcept : v(std::exchange(o.v, -1)) { ++alive; }
+  ~ThrowingMoveAssign() { --alive; }
+  ThrowingMoveAssign& operator=(ThrowingMoveAssign&& o) {
+    if (++assignments == throw_on_assignment) throw std::runtime_error("move-assignment");
+    v = std::exchange(o.v, -1);
+    return *this;
+  }
+};
+
+std::vector<int> drain_values(SpscRing<ThrowingMoveAssign>::Consumer& rx) {
+  std::vector<int> out;
+  while (auto item = rx.try_pop()) out.push_back(item->v);
+  return out;
+}
+
+}  // namespace
+
+TEST(SpscRing, PopSliceWhoseThirdMoveAssignmentThrowsRemovesTheTwoItemsItDelivered) {
+  auto [tx, rx] = SpscRing<ThrowingMoveAssign>::create(8);
+  for (int v = 1; v <= 5; ++v) ASSERT_TRUE(tx.try_emplace(v));
+  std::vector<ThrowingMoveAssign> dst;
+  for (int i = 0; i < 5; ++i) dst.emplace_back(0);
+  ThrowingMoveAssign::assignments = 0;
+  ThrowingMoveAssign::throw_on_assignment = 3;
+  EXPECT_THROW(rx.pop_slice(dst), std::runtime_error);
+  ThrowingMoveAssign::throw_on_assignment = 0;
+  EXPECT_EQ(dst[0].v, 1);
+  EXPECT_EQ(dst[1].v, 2);
+  EXPECT_EQ(dst[2].v, 0);  // the assignment that threw changed nothing
+  EXPECT_EQ(drain_values(rx), (std::vector<int>{3, 4, 5}));
+}
+
+TEST(SpscRing, PopSliceWhoseMoveAssignmentThrowsAcrossTheWrapDestroysWhatItDeliveredExactlyOnce) {
+  {
+    // Indices start two below 2^64: items 1 and 2 sit in the last two slots of
+    // the storage, items 3 and 4 in the first two.
+    auto [tx, rx] = nowait::detail::make_spsc_ring<ThrowingMoveAssign>(4, max_index - 1);
+    for (int v = 1; v <= 4; ++v) ASSERT_TRUE(tx.try_emplace(v));
+    std::vector<ThrowingMoveAssign> dst;
+    for (int i = 0; i < 4; ++i) dst.emplace_back(0);
+    ThrowingMoveAssign::assignments = 0;
+    ThrowingMoveAssign::throw_on_assignment = 4;  // item 4, the second of the wrapped part
+    EXPECT_THROW(rx.pop_slice(dst), std::runtime_error);
+    ThrowingMoveAssign::throw_on_assignment = 0;
+    EXPECT_EQ(ThrowingMoveAssign::alive, 4 + 1);  // dst, and item 4 still in the ring
+    EXPECT_EQ(rx.available(), 1u);
+    EXPECT_EQ(tx.slots(), 3u);
+    EXPECT_EQ(drain_values(rx), (std::vector<int>{4}));
+  }
+  EXPECT_EQ(ThrowingMoveAssign::alive, 0);
+}
+
+// The chunk API added by issue 11, in a real-time callback: the rtsan build
+// rejects it if any of these may allocate, lock or throw.
+struct ChunkApiRtResults {
+  bool was_empty_before = false;
+  std::size_t frames_written = 0;
+  bool exact_write_granted = false;
+  std::size_t exact_write_refused_available = 0;
+  std::size_t uninit_written = 0;
+  std::size_t pushed_from = 0;
+  bool was_full_after = false;
+  bool exact_read_granted = false;
+  StereoFrame first_frame{};
+  std::size_t counted_pushed_from = 0;
+  std::size_t counted_uninit = 0;
+};
+
+static ChunkApiRtResults chunk_api_callback(SpscRing<StereoFrame>::Producer& tx,
+                                            SpscRing<StereoFrame>::Consumer& rx,
+                                            CountedRing::Producer& counted_tx, std::span<Counted> counted_src,
+                                            nowait::test::LifetimeStats& stats) noexcept NOWAIT_NONBLOCKING {
+  ChunkApiRtResults r;
+  r.was_empty_before = rx.was_empty();
+  auto frames = tx.write_chunk(2);
+  for (StereoFrame& f : frames.first()) f.l = 1.0f;
+  for (StereoFrame& f : frames.second()) f.l = 1.0f;
+  r.frames_written = frames.size();
+  frames.commit_all();
+  {
+    auto exact = tx.write_chunk_exact(2);
+    r.exact_write_granted = exact.has_value();
+    if (exact) exact->commit_all();
+  }
+  r.exact_write_refused_available = tx.write_chunk_exact(100).available();
+  auto uninit = tx.write_chunk_uninit(1);
+  for (StereoFrame& f : uninit.first()) std::construct_at(&f, StereoFrame{2.0f, 2.0f});
+  r.uninit_written = uninit.size();
+  uninit.commit(uninit.size());
+  const StereoFrame more[3] = {{3.0f, 3.0f}, {4.0f, 4.0f}, {5.0f, 5.0f}};
+  const StereoFrame* from = more;
+  r.pushed_from = tx.push_from(from, more + 3);
+  r.was_full_after = tx.was_full();
+  {
+    auto exact = rx.read_chunk_exact(3);
+    r.exact_read_granted = exact.has_value();
+    if (exact) {
+      r.first_frame = exact->first()[0];
+      exact->commit_all();
+    }
+  }
+  auto moved = std::make_move_iterator(counted_src.begin());
+  r.counted_pushed_from = counted_tx.push_from(moved, std::make_move_iterator(counted_src.end()));
+  auto counted = counted_tx.write_chunk_uninit(1);
+  for (Counted& c : counted.first()) std::construct_at(&c, stats, 9);
+  r.counted_uninit = counted.size();
+  counted.commit(counted.size());
+  return r;
+}
+
+TEST(SpscRing, TheChunkApiRunsInsideANonblockingFunction) {
+  LifetimeStats stats;
+  {
+    auto [tx, rx] = SpscRing<StereoFrame>::create(6);
+    auto [counted_tx, counted_rx] = CountedRing::create(3);
+    std::vector<Counted> src = {Counted(stats, 1), Counted(stats, 2)};
+    const ChunkApiRtResults r = chunk_api_callback(tx, rx, counted_tx, src, stats);
+    EXPECT_TRUE(r.was_empty_before);
+    EXPECT_EQ(r.frames_written, 2u);
+    EXPECT_TRUE(r.exact_write_granted);
+    EXPECT_EQ(r.exact_write_refused_available, 2u);
+    EXPECT_EQ(r.uninit_written, 1u);
+    EXPECT_EQ(r.pushed_from, 1u);
+    EXPECT_TRUE(r.was_full_after);
+    EXPECT_TRUE(r.exact_read_granted);
+    EXPECT_EQ(r.first_frame, (StereoFrame{1.0f, 0.0f}));
+    EXPECT_EQ(r.counted_pushed_from, 2u);
+    EXPECT_EQ(r.counted_uninit, 1u);
+    EXPECT_EQ(counted_rx.try_pop()->value(), 1u);
+    EXPECT_EQ(counted_rx.try_pop()->value(), 2u);
+    EXPECT_EQ(counted_rx.try_pop()->value(), 9u);
+    EXPECT_EQ(src[0].value(), Counted::moved_from);
+  }
+  EXPECT_EQ(stats.alive(), 0);
 }
