@@ -417,6 +417,37 @@ TEST(Histogram, EveryPercentileIsAtLeastTheTrueValueAndWithinTheRelativeError) {
   }
 }
 
+// Nearest rank is ceil(q/100 * n), computed exactly: 99.9999% of 10,999,999
+// values is 10,999,988.000001, so the rank is 10,999,989, the first of the
+// eleven 1000s, although only a hair's breadth more than 10,999,988 values are
+// needed. A tolerance that grows with n rounded it down to the 1s.
+TEST(Histogram, NearestRankHoldsExactlyAtElevenMillionValues) {
+  Histogram h(1, 2000, 32);
+  for (std::uint64_t i = 0; i < 10'999'988; ++i) h.record(1);
+  for (int i = 0; i < 11; ++i) h.record(1000);
+  const HistogramSnapshot s = h.snapshot();
+  ASSERT_EQ(s.count(), 10'999'999u);
+  EXPECT_EQ(s.percentile(99.9999), 1000u);  // 1000's bucket, whose bound is clamped to max()
+  EXPECT_EQ(s.percentile(99.9998), 1u);     // rank 10,999,977.000002 rounds up to 10,999,978: a 1
+}
+
+// The other side of the same edge: when q/100 * n is a whole number, that
+// rank is taken and not the next one, although q = 0.7 is 0.69999999999999996
+// in binary and 0.7 / 100 * 1000 computes as 7.000000000000001.
+TEST(Histogram, ARankThatIsAWholeNumberIsTakenItselfNotTheNextOne) {
+  Histogram exact(0, 4095, 2048);  // every bucket below 4096 is one value wide
+  for (std::uint64_t v = 1; v <= 1000; ++v) exact.record(v);
+  const HistogramSnapshot s = exact.snapshot();
+  for (std::uint64_t k = 1; k <= 1000; ++k) EXPECT_EQ(s.percentile(static_cast<double>(k) / 10.0), k) << k;
+
+  Histogram big(1, 2000, 32);
+  for (std::uint64_t i = 0; i < 999'999; ++i) big.record(1);
+  big.record(1000);
+  const HistogramSnapshot b = big.snapshot();
+  EXPECT_EQ(b.percentile(99.9999), 1u);      // rank 999,999 exactly
+  EXPECT_EQ(b.percentile(99.99991), 1000u);  // rank 999,999.91 rounds up to the last value
+}
+
 TEST(Histogram, PercentilesAreExactWhenEveryValueIsBelowTwiceTheSubBucketCount) {
   Histogram h(0, 4095, 2048);
   for (std::uint64_t v = 1; v <= 1000; ++v) h.record(v);

@@ -523,20 +523,29 @@ class HistogramSnapshot {
   }
 
   // The nearest-rank q-th percentile, q in [0, 100] (clamped; NaN counts as
-  // 0): the smallest recorded value t such that at least q% of the values are
-  // <= t, reported as r with t <= r < t * (1 + max_relative_error()), and
-  // r == t when t < 2 * sub_buckets. The lowest rank is min() and the highest
-  // is max(), exactly; a rank that falls among out-of-range values is
-  // reported as min() (underflow) or max() (overflow), their only known
-  // bounds. 0 when empty.
+  // 0; taken to 7 decimal places): the smallest recorded value t such that
+  // at least q% of the values are <= t, i.e. the value of rank
+  // ceil(q/100 * count()), a rank computed exactly at any count. Reported as
+  // r with t <= r < t * (1 + max_relative_error()), and r == t when
+  // t < 2 * sub_buckets. The lowest rank is min() and the highest is max(),
+  // exactly; a rank that falls among out-of-range values is reported as
+  // min() (underflow) or max() (overflow), their only known bounds. 0 when
+  // empty.
   std::uint64_t percentile(double q) const noexcept {
     const std::uint64_t n = count();
     if (n == 0) return 0;
     q = q > 0.0 ? std::min(q, 100.0) : 0.0;
-    const double exact = q / 100.0 * static_cast<double>(n);
-    // The tolerance keeps a rank like 99.9% of 1000 = 999.0000000000001 at 999.
-    auto rank = static_cast<std::uint64_t>(std::ceil(exact - exact * 1e-12));
-    rank = std::clamp<std::uint64_t>(rank, 1, n);
+    // The rank ceil(q/100 * n), in integers, so that it is exact at any n: q
+    // is first rounded to 7 decimal places, where every decimal a caller
+    // writes (99.9, 99.9999) lands on its exact value, then q/100 is
+    // parts / scale. With n = a * scale + b, parts * n / scale is
+    // parts * a + parts * b / scale, where neither product can overflow:
+    // parts * a <= n, and parts * b < scale^2 = 10^18 < 2^64.
+    constexpr std::uint64_t scale = 1'000'000'000;
+    const auto parts = static_cast<std::uint64_t>(std::llround(q * 1e7));  // 0 ..= scale
+    const std::uint64_t a = n / scale;
+    const std::uint64_t b = n % scale;
+    const std::uint64_t rank = std::clamp<std::uint64_t>(parts * a + (parts * b + scale - 1) / scale, 1, n);
     if (rank == 1) return min_;
     if (rank == n) return max_;
     std::uint64_t seen = underflow_;
@@ -661,6 +670,8 @@ class Histogram {
   void record(std::uint64_t v) noexcept NOWAIT_NONBLOCKING {
     // acquire: pairs with the reader's release exchange, so the zeroing of
     // this phase's counts at its last fold happens before our adds to them.
+    // Edge: zeroing -> release exchange of start -> this RMW, which reads it
+    // or a later RMW of its release sequence (every change of start is an RMW).
     const std::uint64_t ticket = hot_.start.fetch_add(1, std::memory_order_acquire);
     const auto phase = static_cast<std::size_t>(ticket >> 63);
     const std::size_t slot = phase * stride_ + slot_of(v);
@@ -680,7 +691,10 @@ class Histogram {
                                                  std::memory_order_relaxed)) {  // relaxed: as above
     }
     // release: the reader's acquire load of end[phase] that sees every writer
-    // gone must also see every count this writer added.
+    // gone must also see every count this writer added. Edge: our adds ->
+    // this RMW -> the reader's acquire load, which reads the last add to
+    // end[phase]; that add continues the release sequence of every earlier
+    // one, so the load synchronises with every writer of the phase.
     hot_.end[phase].fetch_add(1, std::memory_order_release);
   }
 
@@ -733,10 +747,12 @@ class Histogram {
     // relaxed: published to the new phase's writers by the release exchange below.
     hot_.end[new_phase].store(new_base, std::memory_order_relaxed);
     // release: writers that enter the new phase (acquire) must see its counts
-    // zeroed by the previous fold and end[new_phase] reset.
+    // zeroed by the previous fold and end[new_phase] reset (the edge is
+    // spelled out at record()'s acquire).
     const std::uint64_t at_flip = hot_.start.exchange(new_base, std::memory_order_release);
     // acquire: seeing the last writer's release add to end[old] makes every
-    // count added in the old phase visible (the adds form one release sequence).
+    // count added in the old phase visible (the adds form one release
+    // sequence; see record()). The spin reads no count before it succeeds.
     while (hot_.end[old_phase].load(std::memory_order_acquire) != at_flip) std::this_thread::yield();
 
     // The old phase is quiescent: no writer is inside it and none can enter
