@@ -453,6 +453,43 @@ TEST_F(BroadcastRingDeathTest, ReadingIntoATooSmallBufferAbortsInDebugBuilds) {
   EXPECT_DEATH(static_cast<void>(reader.read(one)), "needs slot_elements\\(\\) == 1");
 }
 
+TEST_F(BroadcastRingDeathTest, UsingAMovedFromWriterAbortsInDebugBuilds) {
+  auto [writer, hub] = WordRing::create(4);
+  for (std::uint64_t i = 0; i < 6; ++i) writer.write(i);
+  auto moved = std::move(writer);
+  const std::array<std::uint64_t, 1> block{7};
+  EXPECT_DEATH(writer.write(std::uint64_t{7}), "Writer used after it was moved from");
+  EXPECT_DEATH(writer.write(block), "Writer used after it was moved from");
+  EXPECT_DEATH(static_cast<void>(writer.written()), "Writer used after it was moved from");
+  EXPECT_EQ(hub.approx_written(), 6u);
+  EXPECT_EQ(moved.written(), 6u);
+}
+
+TEST_F(BroadcastRingDeathTest, UsingAMovedFromReaderAbortsInDebugBuilds) {
+  auto [writer, hub] = WordRing::create(4);
+  auto reader = hub.subscribe();
+  writer.write(std::uint64_t{1});
+  auto moved = std::move(reader);
+  std::uint64_t out = 0;
+  std::array<std::uint64_t, 1> block{};
+  EXPECT_DEATH(static_cast<void>(reader.read(out)), "Reader used after it was moved from");
+  EXPECT_DEATH(static_cast<void>(reader.read(block)), "Reader used after it was moved from");
+  EXPECT_DEATH(static_cast<void>(reader.skip_ahead()), "Reader used after it was moved from");
+  EXPECT_DEATH(static_cast<void>(reader.position()), "Reader used after it was moved from");
+  EXPECT_DEATH(static_cast<void>(reader.approx_behind()), "Reader used after it was moved from");
+  ASSERT_EQ(moved.read(out).status, ReadStatus::item);
+  EXPECT_EQ(out, 1u);
+}
+
+TEST_F(BroadcastRingDeathTest, UsingAMovedFromHubAbortsInDebugBuilds) {
+  auto [writer, hub] = WordRing::create(4);
+  auto moved = std::move(hub);
+  EXPECT_DEATH(static_cast<void>(hub.subscribe()), "hub used after it was moved from");
+  EXPECT_DEATH(static_cast<void>(hub.approx_written()), "hub used after it was moved from");
+  EXPECT_DEATH(static_cast<void>(hub.slots()), "hub used after it was moved from");
+  EXPECT_EQ(moved.slots(), 4u);
+}
+
 #else
 
 TEST(BroadcastRing, ShortBlockIsZeroFilledInReleaseBuilds) {

@@ -591,6 +591,21 @@ TEST(SharedSnapshot, MakeReaderThrowsWhenEverySlotIsTakenAndReusesAFreedSlot) {
   EXPECT_EQ(third.read()->version(), 1u);
 }
 
+TEST(SharedSnapshot, TryMakeReaderReturnsNothingWhenEverySlotIsTakenAndReusesAFreedSlot) {
+  LifetimeStats stats;
+  Snapshot snap(config(stats, 1), 2);
+  std::optional<Snapshot::Reader> first = snap.try_make_reader();
+  std::optional<Snapshot::Reader> second = snap.try_make_reader();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(snap.try_make_reader().has_value());
+  second.reset();
+  std::optional<Snapshot::Reader> third = snap.try_make_reader();
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->read()->version(), 1u);
+  static_assert(noexcept(snap.try_make_reader()));
+}
+
 TEST(SharedSnapshot, ConstructorRejectsZeroReadersAndANullValue) {
   LifetimeStats stats;
   EXPECT_THROW(static_cast<void>(Snapshot(config(stats, 1), 0)), std::invalid_argument);
@@ -647,6 +662,30 @@ class SharedSnapshotDeathTest : public testing::Test {
   void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
 };
 
+class TripleBufferDeathTest : public testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(TripleBufferDeathTest, UsingAMovedFromWriterAbortsInDebugBuilds) {
+  auto [writer, reader] = TripleU64::create(0);
+  auto moved = std::move(writer);
+  EXPECT_DEATH(static_cast<void>(writer.back()), "TripleBuffer::Writer used after it was moved from");
+  EXPECT_DEATH(writer.publish(), "TripleBuffer::Writer used after it was moved from");
+  EXPECT_DEATH(writer.publish(std::uint64_t{5}), "TripleBuffer::Writer used after it was moved from");
+  EXPECT_FALSE(reader.update());
+}
+
+TEST_F(TripleBufferDeathTest, UsingAMovedFromReaderAbortsInDebugBuilds) {
+  auto [writer, reader] = TripleU64::create(0);
+  writer.publish(3);
+  auto moved = std::move(reader);
+  EXPECT_DEATH(static_cast<void>(reader.update()), "TripleBuffer::Reader used after it was moved from");
+  EXPECT_DEATH(static_cast<void>(reader.front()), "TripleBuffer::Reader used after it was moved from");
+  EXPECT_TRUE(moved.update());
+  EXPECT_EQ(moved.front(), 3u);
+}
+
 TEST_F(SharedSnapshotDeathTest, ReadingWhileAGuardOfTheSameReaderIsAliveAbortsInDebugBuilds) {
   LifetimeStats stats;
   Snapshot snap(config(stats, 1), 1);
@@ -680,10 +719,12 @@ struct RtResults {
   std::uint64_t front;
   std::uint64_t config_version;
   std::uint64_t config_value;
+  bool reader_refused;
 };
 
 RtResults rt_round(SeqlockCell<Triple>& cell, TripleU64::Writer& writer, TripleU64::Reader& reader,
-                   Snapshot::Reader& snapshot_reader, std::uint64_t v) noexcept NOWAIT_NONBLOCKING {
+                   Snapshot& snap, Snapshot::Reader& snapshot_reader,
+                   std::uint64_t v) noexcept NOWAIT_NONBLOCKING {
   RtResults r{};
   cell.store(Triple::of(v));
   r.tried = cell.try_load();
@@ -697,10 +738,12 @@ RtResults rt_round(SeqlockCell<Triple>& cell, TripleU64::Writer& writer, TripleU
   const auto guard = snapshot_reader.read();
   r.config_version = guard->version();
   r.config_value = guard->values[0];
+  // Every slot is taken: the refusal must not allocate (rtsan checks).
+  r.reader_refused = !snap.try_make_reader().has_value();
   return r;
 }
 
-TEST(SnapshotRealtime, StoreLoadPublishUpdateAndReadRunInsideNonblockingFunctions) {
+TEST(SnapshotRealtime, StoreLoadPublishUpdateReadAndARefusedReaderRunInsideNonblockingFunctions) {
   LifetimeStats stats;
   SeqlockCell<Triple> cell;
   auto [writer, reader] = TripleU64::create(0);
@@ -708,7 +751,7 @@ TEST(SnapshotRealtime, StoreLoadPublishUpdateAndReadRunInsideNonblockingFunction
   auto snapshot_reader = snap.make_reader();
   for (std::uint64_t v = 1; v <= 3; ++v) {
     snap.publish(config(stats, 10 * v));
-    const RtResults r = rt_round(cell, writer, reader, snapshot_reader, v);
+    const RtResults r = rt_round(cell, writer, reader, snap, snapshot_reader, v);
     EXPECT_EQ(r.tried, Triple::of(v));
     EXPECT_TRUE(r.stored_again);
     EXPECT_TRUE(r.updated);
@@ -717,6 +760,7 @@ TEST(SnapshotRealtime, StoreLoadPublishUpdateAndReadRunInsideNonblockingFunction
     EXPECT_EQ(r.front, v);
     EXPECT_EQ(r.config_version, 10 * v);
     EXPECT_EQ(r.config_value, 10 * v);
+    EXPECT_TRUE(r.reader_refused);
   }
   EXPECT_EQ(stats.alive(), 1);
 }

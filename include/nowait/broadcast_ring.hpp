@@ -31,6 +31,16 @@
 // fence synchronise, so the later write's odd stamp happens-before the reload
 // of the stamp and s1 cannot still equal 2p+2. A stamp 2s+1 would wrap after
 // 2^63 writes, centuries at any block rate.
+// Every guarantee above is one of three happens-before edges of the C++
+// model, none of them an accident of x86's strong ordering, so they hold on
+// AArch64 too (where the release stores are STLR, the acquire loads LDAR or
+// LDAPR, the release fence DMB ISH and the acquire fence DMB ISHLD):
+//   written:    payload and done stamp -> release store of `written` ->
+//               the reader's acquire load -> its stamp check and copy;
+//   done stamp: payload -> release store of 2s+2 -> the reader's acquire
+//               load of the stamp -> its copy (never older than item s);
+//   fences:     busy stamp -> writer's release fence -> a later payload
+//               store the copy read -> reader's acquire fence -> recheck.
 //
 // Resume rule after a dropout: the reader jumps to `head - slots + 1`, where
 // head is the number of items the writer has written or started (taken from
@@ -207,6 +217,7 @@ struct alignas(cache_line_size) BroadcastShared {
 //   Reader::position()     that reader        wait-free                    no
 //   approx_* queries       any / that reader  wait-free                    no
 //   destroying or move-assigning any endpoint: control thread (may free the ring)
+//   using a moved-from hub, Writer or Reader: checked in debug builds (aborts)
 //
 // The storage is shared (std::shared_ptr) by the hub, the writer and every
 // reader, and freed with the last of them, so readers may keep reading what is
@@ -252,15 +263,27 @@ class BroadcastRing {
   // Thread: any. Progress: wait-free (one reference-count increment and one
   // load). Allocates: no. The reader shares ownership of the ring; destroy it
   // off the real-time thread.
-  [[nodiscard]] Reader subscribe() const noexcept { return Reader(shared_); }
+  // Precondition (every hub function): the hub was not moved from (checked
+  // in debug builds).
+  [[nodiscard]] Reader subscribe() const noexcept {
+    check_live();
+    return Reader(shared_);
+  }
 
   // The geometry fixed at creation. Thread: any. Wait-free. Allocates: no.
-  std::size_t slots() const noexcept { return shared_->geometry.slots; }
-  std::size_t slot_elements() const noexcept { return shared_->geometry.slot_elements; }
+  std::size_t slots() const noexcept {
+    check_live();
+    return shared_->geometry.slots;
+  }
+  std::size_t slot_elements() const noexcept {
+    check_live();
+    return shared_->geometry.slot_elements;
+  }
 
   // Items written so far; may be stale as soon as it returns.
   // Thread: any. Progress: wait-free. Allocates: no.
   std::uint64_t approx_written() const noexcept {
+    check_live();
     // Relaxed: a monitoring estimate; nothing is read on the strength of it.
     return shared_->written.load(std::memory_order_relaxed);
   }
@@ -269,16 +292,45 @@ class BroadcastRing {
   explicit BroadcastRing(std::shared_ptr<detail::BroadcastShared> shared) noexcept
       : shared_(std::move(shared)) {}
 
+  void check_live() const noexcept {
+    NOWAIT_PRECONDITION(shared_ != nullptr, "BroadcastRing hub used after it was moved from");
+  }
+
   std::shared_ptr<detail::BroadcastShared> shared_;
 };
 
 // The only writer of a ring. Move-only; a moved-from writer may only be
-// destroyed or assigned to.
+// destroyed or assigned to (using it otherwise is checked in debug builds).
 template <class T>
 class BroadcastRing<T>::Writer {
  public:
-  Writer(Writer&&) noexcept = default;
-  Writer& operator=(Writer&&) noexcept = default;  // control thread: may free the ring it held
+  // A moved-from writer holds no ring: were it to keep its pointers, a write
+  // through it would rewind the shared count to its stale one.
+  Writer(Writer&& other) noexcept
+      : written_(std::exchange(other.written_, nullptr)),
+        words_(std::exchange(other.words_, nullptr)),
+        slots_(other.slots_),
+        stride_words_(other.stride_words_),
+        payload_words_(other.payload_words_),
+        payload_bytes_(other.payload_bytes_),
+        slot_elements_(other.slot_elements_),
+        next_(other.next_),
+        shared_(std::move(other.shared_)) {}
+  // Control thread: may free the ring it held.
+  Writer& operator=(Writer&& other) noexcept {
+    if (this != &other) {
+      written_ = std::exchange(other.written_, nullptr);
+      words_ = std::exchange(other.words_, nullptr);
+      slots_ = other.slots_;
+      stride_words_ = other.stride_words_;
+      payload_words_ = other.payload_words_;
+      payload_bytes_ = other.payload_bytes_;
+      slot_elements_ = other.slot_elements_;
+      next_ = other.next_;
+      shared_ = std::move(other.shared_);
+    }
+    return *this;
+  }
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
   ~Writer() = default;  // control thread: may free the ring
@@ -291,6 +343,7 @@ class BroadcastRing<T>::Writer {
   // Thread: writer. Progress: wait-free, O(slot_elements), never looks at
   // readers. Allocates: no.
   void write(std::span<const T> block) noexcept NOWAIT_NONBLOCKING {
+    check_live();
     NOWAIT_PRECONDITION(block.size() == slot_elements_,
                         "BroadcastRing::Writer::write: block.size() != slot_elements()");
     write_bytes(std::as_bytes(block));
@@ -301,16 +354,24 @@ class BroadcastRing<T>::Writer {
   // the item becomes the first element of the slot and the rest is zero-filled.
   // Thread: writer. Progress: wait-free. Allocates: no.
   void write(const T& item) noexcept NOWAIT_NONBLOCKING {
+    check_live();
     NOWAIT_PRECONDITION(slot_elements_ == 1, "BroadcastRing::Writer::write(item) needs slot_elements() == 1");
     write_bytes(std::as_bytes(std::span<const T, 1>(&item, 1)));
   }
 
   // Items written so far by this writer; exact on the writer's thread.
   // Thread: writer. Progress: wait-free. Allocates: no.
-  std::uint64_t written() const noexcept { return next_; }
+  std::uint64_t written() const noexcept NOWAIT_NONBLOCKING {
+    check_live();
+    return next_;
+  }
 
  private:
   friend class BroadcastRing;
+
+  void check_live() const noexcept NOWAIT_NONBLOCKING {
+    NOWAIT_PRECONDITION(written_ != nullptr, "BroadcastRing::Writer used after it was moved from");
+  }
 
   explicit Writer(std::shared_ptr<detail::BroadcastShared> shared) noexcept
       : written_(&shared->written),
@@ -328,14 +389,17 @@ class BroadcastRing<T>::Writer {
     // Relaxed: the release fence below orders this store before every payload store.
     slot[0].store(detail::stamp_busy(sequence), std::memory_order_relaxed);
     // Release fence after the busy stamp: a reader whose payload load reads any
-    // later store also sees the busy stamp when it rechecks.
+    // later store also sees the busy stamp when it rechecks (the "fences"
+    // edge at the top).
     detail::release_fence();
     detail::store_seqlock_words(slot + 1, payload_words_, bytes.data(),
                                 std::min(bytes.size(), payload_bytes_));
-    // Release: a reader that acquires the done stamp sees the whole payload.
+    // Release: a reader that acquires the done stamp sees the whole payload
+    // (the "done stamp" edge at the top).
     slot[0].store(detail::stamp_done(sequence), std::memory_order_release);
     next_ = sequence + 1;
-    // Release: a reader that acquires `written` sees this item's stamp and payload.
+    // Release: a reader that acquires `written` sees this item's stamp and
+    // payload (the "written" edge at the top).
     written_->store(next_, std::memory_order_release);
   }
 
@@ -353,12 +417,34 @@ class BroadcastRing<T>::Writer {
 };
 
 // One reader's cursor into a ring. Move-only: make more with subscribe() on
-// the hub. A moved-from reader may only be destroyed or assigned to.
+// the hub. A moved-from reader may only be destroyed or assigned to (using it
+// otherwise is checked in debug builds).
 template <class T>
 class BroadcastRing<T>::Reader {
  public:
-  Reader(Reader&&) noexcept = default;
-  Reader& operator=(Reader&&) noexcept = default;  // control thread: may free the ring it held
+  Reader(Reader&& other) noexcept
+      : written_(std::exchange(other.written_, nullptr)),
+        words_(std::exchange(other.words_, nullptr)),
+        slots_(other.slots_),
+        stride_words_(other.stride_words_),
+        payload_bytes_(other.payload_bytes_),
+        slot_elements_(other.slot_elements_),
+        position_(other.position_),
+        shared_(std::move(other.shared_)) {}
+  // Control thread: may free the ring it held.
+  Reader& operator=(Reader&& other) noexcept {
+    if (this != &other) {
+      written_ = std::exchange(other.written_, nullptr);
+      words_ = std::exchange(other.words_, nullptr);
+      slots_ = other.slots_;
+      stride_words_ = other.stride_words_;
+      payload_bytes_ = other.payload_bytes_;
+      slot_elements_ = other.slot_elements_;
+      position_ = other.position_;
+      shared_ = std::move(other.shared_);
+    }
+    return *this;
+  }
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
   ~Reader() = default;  // control thread: may free the ring
@@ -377,6 +463,7 @@ class BroadcastRing<T>::Reader {
   // Thread: this reader's owner. Progress: wait-free (a single attempt, O(slot_elements)).
   // Allocates: no.
   [[nodiscard]] ReadResult read(std::span<T> out) noexcept NOWAIT_NONBLOCKING {
+    check_live();
     NOWAIT_PRECONDITION(out.size() >= slot_elements_,
                         "BroadcastRing::Reader::read: out.size() < slot_elements()");
     return read_bytes(std::as_writable_bytes(out));
@@ -387,6 +474,7 @@ class BroadcastRing<T>::Reader {
   // the first element of the slot is copied.
   // Thread: this reader's owner. Progress: wait-free. Allocates: no.
   [[nodiscard]] ReadResult read(T& out) noexcept NOWAIT_NONBLOCKING {
+    check_live();
     NOWAIT_PRECONDITION(slot_elements_ == 1, "BroadcastRing::Reader::read(item) needs slot_elements() == 1");
     return read_bytes(std::as_writable_bytes(std::span<T, 1>(&out, 1)));
   }
@@ -397,6 +485,7 @@ class BroadcastRing<T>::Reader {
   // again as a dropout. 0 if the reader was caught up.
   // Thread: this reader's owner. Progress: wait-free. Allocates: no.
   std::uint64_t skip_ahead() noexcept NOWAIT_NONBLOCKING {
+    check_live();
     // Relaxed: only the count is used; read() acquires `written` before touching a slot.
     const std::uint64_t written = written_->load(std::memory_order_relaxed);
     if (written <= position_) return 0;
@@ -407,12 +496,16 @@ class BroadcastRing<T>::Reader {
 
   // The sequence number of the next item this reader will try to read.
   // Thread: this reader's owner. Progress: wait-free. Allocates: no.
-  std::uint64_t position() const noexcept { return position_; }
+  std::uint64_t position() const noexcept NOWAIT_NONBLOCKING {
+    check_live();
+    return position_;
+  }
 
   // Items written but not yet read or skipped by this reader; stale as soon as
   // it returns, and may exceed slots() (those items are already lost).
   // Thread: this reader's owner. Progress: wait-free. Allocates: no.
-  std::uint64_t approx_behind() const noexcept {
+  std::uint64_t approx_behind() const noexcept NOWAIT_NONBLOCKING {
+    check_live();
     // Relaxed: an estimate; nothing is read on the strength of it.
     const std::uint64_t written = written_->load(std::memory_order_relaxed);
     return written > position_ ? written - position_ : 0;
@@ -433,10 +526,14 @@ class BroadcastRing<T>::Reader {
         position_(shared->written.load(std::memory_order_relaxed)),
         shared_(std::move(shared)) {}
 
+  void check_live() const noexcept NOWAIT_NONBLOCKING {
+    NOWAIT_PRECONDITION(written_ != nullptr, "BroadcastRing::Reader used after it was moved from");
+  }
+
   ReadResult read_bytes(std::span<std::byte> out) noexcept NOWAIT_NONBLOCKING {
     const std::uint64_t p = position_;
     // Acquire: pairs with the writer's release of `written`; the stamp and
-    // payload of every item below `written` are visible.
+    // payload of every item below `written` are visible ("written" edge).
     const std::uint64_t written = written_->load(std::memory_order_acquire);
     if (written <= p) return {ReadStatus::empty, p, 0};
     // Item p + slots, which reuses p's slot, is already complete: item p is gone.
@@ -445,14 +542,15 @@ class BroadcastRing<T>::Reader {
     const detail::BroadcastWord* const slot = words_ + static_cast<std::size_t>(p % slots_) * stride_words_;
     const std::uint64_t expected = detail::stamp_done(p);
     // Acquire: pairs with the writer's release of the done stamp, so the copy
-    // below starts from this item's payload or something newer, never older.
+    // below starts from this item's payload or something newer, never older
+    // ("done stamp" edge).
     const std::uint64_t before = slot[0].load(std::memory_order_acquire);
     // `written` > p guarantees before >= expected; anything else is a later item's stamp.
     if (before != expected) return drop_to(std::max(written, detail::items_started(before)));
 
     detail::load_seqlock_words(slot + 1, out.data(), std::min(out.size(), payload_bytes_));
     // Acquire fence before the recheck: if the copy read any word of a later
-    // write, that write's busy stamp is visible to the recheck.
+    // write, that write's busy stamp is visible to the recheck ("fences" edge).
     detail::acquire_fence();
     // Relaxed: ordered after the copy by the fence above.
     const std::uint64_t after = slot[0].load(std::memory_order_relaxed);

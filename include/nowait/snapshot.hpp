@@ -42,8 +42,13 @@
 //   Writer::back / publish            W       wait-free (one exchange)           no
 //   Reader::update / front            R       wait-free (one exchange at most)   no
 //   destroying a TripleBuffer end     C       blocking                           frees (the last end)
+//   (a moved-from TripleBuffer end may only be destroyed or assigned to: checked in debug builds)
 //   SharedSnapshot(initial, readers)  C       blocking                           yes
-//   make_reader                       C       wait-free, O(max_readers)          no
+//   try_make_reader                   any     wait-free, O(max_readers)          no (nullopt when slots run
+//   out) make_reader                       C       wait-free, O(max_readers)          no; when slots run out
+//   it throws
+//                                                                                length_error, which
+//                                                                                allocates
 //   Reader::read, ~Guard              R       wait-free (three atomics)          no, never frees
 //   destroying a snapshot Reader      R       wait-free                          no
 //   publish                           C       blocking (publishers' mutex)       publish(T): yes; frees
@@ -382,13 +387,24 @@ class TripleBuffer {
 };
 
 // The only writer of a triple buffer. Move-only; a moved-from writer may only
-// be destroyed or assigned to. Destroy it off the real-time thread: if it is
-// the last end, it frees the buffers.
+// be destroyed or assigned to (using it otherwise is checked in debug
+// builds). Destroy it off the real-time thread: if it is the last end, it
+// frees the buffers.
 template <class T>
 class TripleBuffer<T>::Writer {
  public:
-  Writer(Writer&&) noexcept = default;
-  Writer& operator=(Writer&&) noexcept = default;
+  // A moved-from writer holds no buffers: were it to keep its pointer, it
+  // could publish into the moved-to writer's buffer behind its back.
+  Writer(Writer&& other) noexcept
+      : state_(std::exchange(other.state_, nullptr)), back_(other.back_), shared_(std::move(other.shared_)) {}
+  Writer& operator=(Writer&& other) noexcept {
+    if (this != &other) {
+      state_ = std::exchange(other.state_, nullptr);
+      back_ = other.back_;
+      shared_ = std::move(other.shared_);
+    }
+    return *this;
+  }
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
   ~Writer() = default;
@@ -397,14 +413,23 @@ class TripleBuffer<T>::Writer {
   // the reader or the writer left in it), so overwrite all of it that matters.
   // The reference stays valid until publish().
   // Thread: writer. Progress: wait-free. Allocates: no.
-  T& back() noexcept NOWAIT_NONBLOCKING { return state_->buffers[back_].value; }
+  T& back() noexcept NOWAIT_NONBLOCKING {
+    check_live();
+    return state_->buffers[back_].value;
+  }
 
   // Hands back() to the reader as the newest value and takes another buffer
   // as back(). A value published earlier and not yet taken is dropped.
   // Thread: writer. Progress: wait-free, one exchange. Allocates: no.
   void publish() noexcept NOWAIT_NONBLOCKING {
+    check_live();
     // acq_rel: release hands the filled buffer to the reader; acquire takes
-    // back the buffer the reader gave up, after its last read of it.
+    // back the buffer the reader gave up, after its last read of it. Edges
+    // (every change of `middle` is an exchange, so each one reads the one
+    // before): the writer's fill -> this exchange -> the reader's exchange
+    // that takes the buffer -> its reads; and the reader's last reads of a
+    // buffer -> its exchange that gives it back -> this exchange -> the
+    // writer's next fill of it.
     const std::uint8_t old =
         state_->middle.exchange(static_cast<std::uint8_t>(back_ | fresh_bit), std::memory_order_acq_rel);
     back_ = static_cast<std::uint8_t>(old & index_mask);
@@ -424,17 +449,32 @@ class TripleBuffer<T>::Writer {
   explicit Writer(std::shared_ptr<State> shared) noexcept
       : state_(shared.get()), shared_(std::move(shared)) {}
 
+  void check_live() const noexcept NOWAIT_NONBLOCKING {
+    NOWAIT_PRECONDITION(state_ != nullptr, "TripleBuffer::Writer used after it was moved from");
+  }
+
   State* state_;
   std::uint8_t back_ = 0;
   std::shared_ptr<State> shared_;  // keeps the buffers alive; never touched on the hot path
 };
 
-// The only reader of a triple buffer. Move-only; see Writer for destruction.
+// The only reader of a triple buffer. Move-only; see Writer for moves and
+// destruction.
 template <class T>
 class TripleBuffer<T>::Reader {
  public:
-  Reader(Reader&&) noexcept = default;
-  Reader& operator=(Reader&&) noexcept = default;
+  Reader(Reader&& other) noexcept
+      : state_(std::exchange(other.state_, nullptr)),
+        front_(other.front_),
+        shared_(std::move(other.shared_)) {}
+  Reader& operator=(Reader&& other) noexcept {
+    if (this != &other) {
+      state_ = std::exchange(other.state_, nullptr);
+      front_ = other.front_;
+      shared_ = std::move(other.shared_);
+    }
+    return *this;
+  }
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
   ~Reader() = default;
@@ -446,12 +486,14 @@ class TripleBuffer<T>::Reader {
   // Thread: reader. Progress: wait-free, one load and at most one exchange.
   // Allocates: no.
   bool update() noexcept NOWAIT_NONBLOCKING {
+    check_live();
     // Relaxed: only a hint; the exchange below is what synchronises.
     if ((state_->middle.load(std::memory_order_relaxed) & fresh_bit) == 0) return false;
     // acq_rel: acquire makes the writer's fill of the fresh buffer visible;
     // release hands back the old front after this thread's last read of it.
     // Only this thread clears the fresh bit, so the middle buffer taken here
-    // is still fresh (the writer may have replaced it with a newer one).
+    // is still fresh (the writer may have replaced it with a newer one). The
+    // edges are spelled out at Writer::publish().
     const std::uint8_t old = state_->middle.exchange(front_, std::memory_order_acq_rel);
     front_ = static_cast<std::uint8_t>(old & index_mask);
     return true;
@@ -460,12 +502,19 @@ class TripleBuffer<T>::Reader {
   // The value taken by the latest update() (or the initial value). Valid
   // until the next update().
   // Thread: reader. Progress: wait-free. Allocates: no.
-  const T& front() const noexcept NOWAIT_NONBLOCKING { return state_->buffers[front_].value; }
+  const T& front() const noexcept NOWAIT_NONBLOCKING {
+    check_live();
+    return state_->buffers[front_].value;
+  }
 
  private:
   friend class TripleBuffer;
   explicit Reader(std::shared_ptr<State> shared) noexcept
       : state_(shared.get()), shared_(std::move(shared)) {}
+
+  void check_live() const noexcept NOWAIT_NONBLOCKING {
+    NOWAIT_PRECONDITION(state_ != nullptr, "TripleBuffer::Reader used after it was moved from");
+  }
 
   State* state_;
   std::uint8_t front_ = 2;
@@ -571,21 +620,33 @@ class SharedSnapshot {
     for (const T* value : retired_) delete value;
   }
 
-  // Claims a reader slot and returns the reader that owns it.
-  // Throws: std::length_error if all max_readers slots are taken.
-  // Thread: control (any thread, off the real-time one). Progress: wait-free,
-  // O(max_readers). Allocates: no. The Reader must be destroyed before the
-  // snapshot; it may be moved to the thread that reads.
-  [[nodiscard]] Reader make_reader() {
+  // Claims a reader slot and returns the reader that owns it, or nullopt
+  // when all max_readers slots are taken.
+  // Thread: any. Progress: wait-free, O(max_readers). Allocates: no. The
+  // Reader must be destroyed before the snapshot; it may be moved to the
+  // thread that reads.
+  [[nodiscard]] std::optional<Reader> try_make_reader() noexcept NOWAIT_NONBLOCKING {
     for (std::size_t i = 0; i < slot_count_; ++i) {
       bool expected = false;
       // Acquire: pairs with the release in ~Reader, so the slot's previous
-      // owner has finished with it (its hazard is 0).
+      // owner has finished with it (its hazard is 0). Edge: the old owner's
+      // last guard ends (hazard = 0) -> its release store of `claimed` ->
+      // this CAS, which reads it.
       if (slots_[i].claimed.compare_exchange_strong(expected, true, std::memory_order_acquire,
                                                     std::memory_order_relaxed)) {
         return Reader(*this, slots_[i]);
       }
     }
+    return std::nullopt;
+  }
+
+  // As try_make_reader, for callers that treat running out of slots as an
+  // error. Throws: std::length_error if all max_readers slots are taken;
+  // only that throw allocates (the exception object).
+  // Thread: control (off the real-time thread, since it may throw). Progress:
+  // wait-free, O(max_readers). Allocates: no, except to throw.
+  [[nodiscard]] Reader make_reader() {
+    if (std::optional<Reader> reader = try_make_reader()) return std::move(*reader);
     throw std::length_error("nowait::SharedSnapshot: all max_readers reader slots are in use");
   }
 
@@ -739,7 +800,7 @@ class SharedSnapshot<T>::Reader {
   // Gives the slot back for another make_reader().
   // Precondition: no guard of this reader is alive (checked in debug builds).
   // Thread: any. Progress: wait-free. Frees: no.
-  ~Reader() { release(); }
+  ~Reader() NOWAIT_NONBLOCKING { release(); }
 
   // Returns a guard on the current value. The value stays valid, and never
   // changes, until the guard is destroyed, whatever is published meanwhile.
@@ -754,7 +815,7 @@ class SharedSnapshot<T>::Reader {
   friend class SharedSnapshot;
   friend struct detail::SharedSnapshotTestProbe<T>;
 
-  Reader(SharedSnapshot& owner, Slot& slot) noexcept : owner_(&owner), slot_(&slot) {}
+  Reader(SharedSnapshot& owner, Slot& slot) noexcept NOWAIT_NONBLOCKING : owner_(&owner), slot_(&slot) {}
 
   // First half of read(): marks the slot PENDING and loads the current value.
   const T* announce() noexcept NOWAIT_NONBLOCKING {
@@ -781,7 +842,7 @@ class SharedSnapshot<T>::Reader {
     return Guard(reinterpret_cast<const T*>(expected), slot_->hazard);
   }
 
-  void release() noexcept {
+  void release() noexcept NOWAIT_NONBLOCKING {
     if (slot_ == nullptr) return;
     // Relaxed: the slot is idle unless this thread's own guard is alive; a
     // publisher only ever replaces PENDING, which read() never leaves behind.
