@@ -319,4 +319,50 @@ TEST(CommandChannelStress, VariantCommandsArriveIntactAndInOrderWhileEveryThirdL
   run_stress<VariantProtocol>(stress_count(300'000, 30'000), "variant commands");
 }
 
+// is_abandoned() on the control end promises that nothing more comes back:
+// once it returns true, one collect() must find every object the RT end
+// retired before it was destroyed. Each round lends a few objects, has a
+// second thread retire them all and destroy its end, and checks the promise
+// the moment the control end sees it gone. (x86 orders every load, so there
+// this can only fail if the ordering is broken in the code itself; the
+// acquire that AArch64 needs is argued beside is_abandoned().)
+TEST(CommandChannelStress, OnceTheControlEndSeesTheRealtimeEndGoneOneCollectFindsEveryRetiredObject) {
+  struct Object {
+    std::atomic<int>* destroyed;
+    ~Object() { destroyed->fetch_add(1, std::memory_order_relaxed); }  // relaxed: read on this thread
+  };
+  struct Lend {
+    Object* object;
+  };
+  using Channel = CommandChannel<Lend, int>;
+  constexpr int per_round = 4;
+  const auto rounds = static_cast<int>(stress_count(20'000, 2'000));
+  int missing = 0;
+  for (int round = 0; round < rounds; ++round) {
+    std::atomic<int> destroyed{0};
+    auto [control, realtime] = Channel::create(per_round, 1, per_round);
+    for (int i = 0; i < per_round; ++i) {
+      auto object = std::unique_ptr<Object>(new Object{&destroyed});
+      Object* raw = object.get();
+      ASSERT_TRUE(control.try_send_with(object, Lend{raw}));
+    }
+    std::thread rt_owner([rt = std::move(realtime)]() mutable {
+      for (int i = 0; i < per_round; ++i) {
+        while (true) {
+          if (const auto lend = rt.try_receive()) {
+            rt.retire(lend->object);
+            break;
+          }
+        }
+      }
+    });  // the lambda, and with it the Realtime end, is destroyed as the thread ends
+    while (!control.is_abandoned()) {
+    }
+    control.collect();
+    missing += per_round - destroyed.load(std::memory_order_relaxed);  // relaxed: destroyed on this thread
+    rt_owner.join();
+  }
+  EXPECT_EQ(missing, 0);
+}
+
 }  // namespace

@@ -103,7 +103,7 @@ struct CommandChannelShared {
   // Total objects ever lent, written by the control side on each lend and read
   // by the RT side only when its cached copy runs out (see Realtime::retire).
   alignas(cache_line_size) std::atomic<std::uint64_t> lent_total{0};
-  // Touched only when an endpoint is released.
+  // Touched when an endpoint is released, and read by is_abandoned().
   alignas(cache_line_size) std::atomic<int> endpoints{2};
 };
 
@@ -192,6 +192,9 @@ class CommandChannel {
       // records as popped (the return ring's head), which is stored before it;
       // that is what guarantees the reserved slot is free. Published before the
       // command so that the RT side can never hold an object it has no count for.
+      // Edge: collect()'s release store of the return ring's head -> this
+      // store -> push_retired()'s acquire load that reads it -> the return
+      // ring's producer, whose next acquire load of head sees those pops.
       shared_->lent_total.store(lent_total_, std::memory_order_release);
       [[maybe_unused]] const bool sent = commands_.try_push(cmd);
       NOWAIT_PRECONDITION(sent, "CommandChannel: a push after a nonzero slots() failed");
@@ -246,7 +249,15 @@ class CommandChannel {
     // Thread: control. Wait-free; no allocation.
     bool is_abandoned() const noexcept {
       check_live();
-      return commands_.is_abandoned();
+      // Acquire: pairs with the release half of the acq_rel decrement in the
+      // Realtime end's destructor (detail::release_endpoint). Edge: every
+      // retire() it made, including its release store of the return ring's
+      // tail, happens-before that decrement; this load reads it, so the next
+      // collect()'s acquire load of the tail reads that store or a later one
+      // and finds every record. A relaxed load gave the fact without the edge:
+      // on AArch64 collect() could still see an older tail and leave the last
+      // retired objects in the ring.
+      return shared_->endpoints.load(std::memory_order_acquire) < 2;
     }
 
    private:
@@ -366,7 +377,11 @@ class CommandChannel {
     // destroyed. Thread: RT. Wait-free; no allocation.
     bool is_abandoned() const noexcept NOWAIT_NONBLOCKING {
       check_live();
-      return commands_.is_abandoned();
+      // Acquire: pairs with the decrement in the Control end's destructor, as
+      // in Control::is_abandoned(). Edge: every command it sent (its release
+      // stores of the command ring's tail) happens-before the decrement this
+      // load reads, so try_receive() afterwards sees them all.
+      return shared_->endpoints.load(std::memory_order_acquire) < 2;
     }
 
    private:
