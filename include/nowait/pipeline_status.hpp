@@ -83,7 +83,11 @@ class PipelineStatus {
     total_chunks_.add(total);
     if (dropped == 0) return;
     // Release fence: publishes the total added before the drop (pairs with the
-    // acquire fence in snapshot(), keeping dropped <= total there).
+    // acquire fence in snapshot(), keeping dropped <= total there). Edge: our
+    // total add -> this fence -> our drop add -> a snapshot's load that reads
+    // it or a later add (all adds are RMWs, so they continue its release
+    // sequence) -> that snapshot's acquire fence -> its load of the total.
+    // On AArch64 the fences are DMB ISH and DMB ISHLD, which keep that order.
     detail::release_fence();
     dropped_chunks_.add(dropped);
   }

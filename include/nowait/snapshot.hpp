@@ -124,6 +124,13 @@ namespace nowait {
 // memory models?", 2012). On x86-64 and AArch64 each relaxed access is a plain
 // move, so a copy costs one move per 8 bytes.
 //
+// Weak ordering. Every step of the argument above is a happens-before edge of
+// the C++ model (release/acquire on the sequence word, the fence pair around
+// the copies, and RMWs continuing release sequences), none a consequence of
+// x86's stronger ordering, so it holds on AArch64, where the release store is
+// STLR, the acquire load LDAR/LDAPR, the fetch_or an acquiring LDSET (or an
+// LDAXR/STXR loop) and the fences DMB ISH / DMB ISHLD.
+//
 // Progress. Writers are wait-free: one read-modify-write decides, nobody waits
 // for anybody (on x86-64 the fetch_or whose result is only tested for bit 0
 // compiles to one `lock bts`; on AArch64 with LSE to one `ldsetal`). try_load
@@ -556,6 +563,11 @@ class TripleBuffer<T>::Reader {
 // installs stays in the slot until the guard ends, so later scans see it.
 // Readers never wait for publishers, nor publishers for readers: a reader that
 // holds a guard forever only keeps that one value alive.
+// On AArch64 the seq_cst operations compile to STLR / LDAR (and acquiring
+// and releasing CAS), and an LDAR is never satisfied before the same
+// thread's earlier STLR is visible to all cores, so the store-then-load
+// pattern above (slot = PENDING, then load `current`; exchange `current`,
+// then load the slots) keeps its single total order without an extra fence.
 // Bound on memory: after a scan, at most max_readers retired values are left
 // (each slot protects at most one), so at most max_readers + 1 values exist.
 //
@@ -760,7 +772,9 @@ class SharedSnapshot<T>::Guard {
   // Thread: the reader's. Progress: wait-free, one store. Never frees.
   ~Guard() NOWAIT_NONBLOCKING {
     // Release: this reader's reads of the value happen before the publisher's
-    // scan that sees the cleared slot and deletes the value.
+    // scan that sees the cleared slot and deletes the value. Edge: the reads
+    // -> this store -> the publisher's seq_cst (so acquiring) load of the
+    // slot that reads 0 -> its delete.
     if (hazard_ != nullptr) hazard_->store(0, std::memory_order_release);
   }
 
