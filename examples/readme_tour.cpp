@@ -46,8 +46,14 @@ int main() {
 
   std::thread producer([tx = std::move(tx)]() mutable {
     const float samples[4] = {0.1f, 0.2f, 0.3f, 0.4f};
-    std::size_t sent = 0;
-    while (sent < 4) sent += tx.push_slice(std::span(samples).subspan(sent));
+    // Fill free slots in place, then publish them with one commit. An exact
+    // request, tx.write_chunk_exact(4), gets all four slots or none.
+    for (std::size_t sent = 0; sent < 4;) {
+      auto chunk = tx.write_chunk(4 - sent);  // up to 4 - sent free slots
+      for (float& s : chunk.first()) s = samples[sent++];
+      for (float& s : chunk.second()) s = samples[sent++];
+      chunk.commit_all();  // nothing is visible to the consumer before this
+    }
   });
   producer.join();
 
