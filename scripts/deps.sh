@@ -18,7 +18,7 @@ declare -A GROUP=(
   # clang-22 + its runtime: the rtsan preset (-fsanitize=realtime, -Wfunction-effects).
   # clang-format: the formatting check (Debian 12's, the version the .clang-format is written for).
   # prometheus: promtool, which checks the registry's exposition format.
-  [test]="libgtest-dev clang-22 libclang-rt-22-dev clang-format prometheus"
+  [test]="libgtest-dev clang-22 libclang-rt-22-dev clang-format prometheus g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
   # Debian's chromium: the dashboard's real-browser test (playwright-core from
   # npm drives it; see the npm step below). Node.js >= 20 comes with the
   # machine; Debian's own nodejs is installed only when there is none.

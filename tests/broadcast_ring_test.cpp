@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/death_test.hpp"
+
 namespace {
 
 using nowait::BroadcastRing;
@@ -427,8 +429,7 @@ TEST(BroadcastRing, WriterAndHubOutliveEveryReader) {
 
 class BroadcastRingDeathTest : public testing::Test {
  protected:
-  // Forking from a process that may hold sanitizer threads is only safe in re-exec mode.
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { nowait::test::use_reexec_death_tests_unless_told_otherwise(); }
 };
 
 TEST_F(BroadcastRingDeathTest, WritingABlockOfTheWrongSizeAbortsInDebugBuilds) {

@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/death_test.hpp"
 #include "support/lifetime_counter.hpp"
 
 namespace {
@@ -311,7 +312,7 @@ void retire_an_object_that_was_never_lent() {
 }
 
 TEST(CommandChannelDeathTest, RetiringMoreObjectsThanWereLentAbortsInDebugBuilds) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  nowait::test::use_reexec_death_tests_unless_told_otherwise();
   // Under RealtimeSanitizer the failure report (a print inside a nonblocking
   // function) is itself trapped first; either message means the check fired.
   EXPECT_DEATH(retire_an_object_that_was_never_lent(),

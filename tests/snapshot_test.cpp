@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include "nowait/rt.hpp"
+#include "support/death_test.hpp"
 #include "support/lifetime_counter.hpp"
 
 namespace {
@@ -230,8 +231,7 @@ TEST(SeqlockCell, NegativeAndFloatingPointFieldsRoundTripBitExactly) {
 
 class SeqlockCellDeathTest : public testing::Test {
  protected:
-  // Forking from a process that may hold sanitizer threads is only safe in re-exec mode.
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { nowait::test::use_reexec_death_tests_unless_told_otherwise(); }
 };
 
 TEST_F(SeqlockCellDeathTest, StoreWhileAnUpdateIsInFlightAbortsInDebugBuilds) {
@@ -659,12 +659,12 @@ TEST(SharedSnapshot, MovedReaderKeepsItsSlotAndMovedGuardKeepsItsValue) {
 
 class SharedSnapshotDeathTest : public testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { nowait::test::use_reexec_death_tests_unless_told_otherwise(); }
 };
 
 class TripleBufferDeathTest : public testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override { nowait::test::use_reexec_death_tests_unless_told_otherwise(); }
 };
 
 TEST_F(TripleBufferDeathTest, UsingAMovedFromWriterAbortsInDebugBuilds) {
