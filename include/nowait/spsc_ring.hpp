@@ -738,24 +738,37 @@ class SpscRing {
     // Thread: consumer. Wait-free; no allocation.
     std::size_t pop_slice(std::span<T> dst) noexcept(std::is_nothrow_move_assignable_v<T>)
         NOWAIT_NONBLOCKING_IF(realtime_safe_v<T>) {
-      check_usable();
-      has_items(dst.size());
-      const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(dst.size(), tail_cache_ - head_));
-      auto [first, second] = state_->run(head_, k);
-      // Removes whatever was moved out when it goes out of scope, so an
-      // assignment that throws part-way does not leave the moved-from shells
-      // in the ring to be delivered again. A guard, not a catch: nonblocking
-      // code cannot catch.
-      struct ConsumeMoved {
-        Consumer& consumer;
-        std::span<T> first;
-        std::span<T> second;
-        std::size_t moved = 0;
-        ~ConsumeMoved() { consumer.consume(first, second, moved); }
-      } guard{*this, first, second};
-      for (; guard.moved < first.size(); ++guard.moved) dst[guard.moved] = std::move(first[guard.moved]);
-      for (; guard.moved < k; ++guard.moved) dst[guard.moved] = std::move(second[guard.moved - first.size()]);
-      return k;
+      if constexpr (std::is_nothrow_move_assignable_v<T>) {
+        // Nothing can stop part-way: move the whole chunk (memmove for
+        // trivial T), then commit it.
+        ReadChunk chunk = read_chunk(dst.size());
+        const auto in_first = static_cast<std::ptrdiff_t>(chunk.first().size());
+        std::move(chunk.first().begin(), chunk.first().end(), dst.begin());
+        std::move(chunk.second().begin(), chunk.second().end(), dst.begin() + in_first);
+        const std::size_t k = chunk.size();
+        chunk.commit(k);
+        return k;
+      } else {
+        check_usable();
+        has_items(dst.size());
+        const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(dst.size(), tail_cache_ - head_));
+        auto [first, second] = state_->run(head_, k);
+        // Removes whatever was moved out when it goes out of scope, so an
+        // assignment that throws part-way does not leave the moved-from shells
+        // in the ring to be delivered again. A guard, not a catch: nonblocking
+        // code cannot catch.
+        struct ConsumeMoved {
+          Consumer& consumer;
+          std::span<T> first;
+          std::span<T> second;
+          std::size_t moved = 0;
+          ~ConsumeMoved() { consumer.consume(first, second, moved); }
+        } guard{*this, first, second};
+        for (; guard.moved < first.size(); ++guard.moved) dst[guard.moved] = std::move(first[guard.moved]);
+        for (; guard.moved < k; ++guard.moved)
+          dst[guard.moved] = std::move(second[guard.moved - first.size()]);
+        return k;
+      }
     }
 
     // A lower bound on the items waiting: exact as of the last look at the
