@@ -2,7 +2,8 @@
 #   make run    install what is missing, build (release), run the engine's default
 #               (two tones and pink noise, recorded under recordings/) until Ctrl-C
 #   make test   install what is missing, build and run the suite under
-#               dev, asan, tsan, rtsan and release (full stress counts)
+#               dev, asan, tsan, rtsan and release (full stress counts), then
+#               the core's tests for aarch64 under qemu-user
 #   make bench  install what is missing, build (release) and run bench/
 .PHONY: run test bench format format-check deps-build deps-bench deps-all
 
@@ -36,7 +37,9 @@ test: deps-all format-check
 	  cmake --build --preset $$p; \
 	  ctest --preset $$p; \
 	done; \
-	echo "=== all presets passed ($(TEST_PRESETS)) in $$(( $$(date +%s) - start )) s"
+	echo "=== the core's tests cross-built for aarch64, run under qemu-user"; \
+	scripts/test-aarch64.sh; \
+	echo "=== all presets passed ($(TEST_PRESETS), aarch64) in $$(( $$(date +%s) - start )) s"
 
 bench: deps-bench
 	cmake --preset bench
