@@ -169,7 +169,8 @@ buffer_seconds = 1
   EXPECT_EQ(config.scope_rate, 0);
 
   ASSERT_EQ(config.inputs.size(), 2u);
-  EXPECT_EQ(config.inputs[0], (InputConfig{"left tone", "tone:440.5", -6.25, -1.0, true, -20.0, false, 9, 11}));
+  EXPECT_EQ(config.inputs[0],
+            (InputConfig{"left tone", "tone:440.5", -6.25, -1.0, true, -20.0, false, 9, 11}));
   EXPECT_EQ(config.inputs[1], (InputConfig{"hiss", "noise:white", 0.0, 0.0, false, -12.0, true, 18, 20}));
 
   ASSERT_EQ(config.sinks.size(), 2u);
