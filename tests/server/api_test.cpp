@@ -33,17 +33,6 @@ double gain_of(engine::Engine& engine, const std::string& name) {
   return 0.0;
 }
 
-// Every input's gain, pan and mute, and the master gain: what a rejected
-// request must leave alone.
-std::string mix_settings(engine::Engine& engine) {
-  const engine::EngineStatus s = engine.status();
-  std::string out = "master " + std::to_string(s.master_gain_db);
-  for (const engine::InputStatus& in : s.inputs)
-    out += " | " + in.name + " " + std::to_string(in.gain_db) + " " + std::to_string(in.pan) + " " +
-           (in.mute ? "muted" : "on");
-  return out;
-}
-
 // ---- reading ------------------------------------------------------------------
 
 TEST(Api, HealthzSaysOkWhileTheEngineMixes) {

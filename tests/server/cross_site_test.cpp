@@ -14,16 +14,11 @@
 namespace nowait::server::test {
 namespace {
 
-// Everything a refused request must leave alone: each input's gain, pan and
-// mute, the master gain, the inputs' names, whether a recording runs, and
-// the files in the recordings directory.
+// Everything a refused request must leave alone: the mix settings, whether
+// a recording runs, and the files in the recordings directory.
 std::string everything(LiveServer& live) {
-  const engine::EngineStatus s = live.engine.status();
-  std::string out = "master " + std::to_string(s.master_gain_db);
-  for (const engine::InputStatus& in : s.inputs)
-    out += " | " + in.name + " " + std::to_string(in.gain_db) + " " + std::to_string(in.pan) + " " +
-           (in.mute ? "muted" : "on");
-  out += s.recording.active ? " | recording" : " | not recording";
+  std::string out = mix_settings(live.engine);
+  out += live.engine.status().recording.active ? " | recording" : " | not recording";
   for (const auto& entry : fs::directory_iterator(live.recordings)) out += " | " + entry.path().string();
   return out;
 }

@@ -74,6 +74,17 @@ struct LiveServer {
   fs::path recordings;
 };
 
+// Every input's gain, pan and mute, and the master gain: what a rejected
+// request must leave alone.
+inline std::string mix_settings(engine::Engine& engine) {
+  const engine::EngineStatus s = engine.status();
+  std::string out = "master " + std::to_string(s.master_gain_db);
+  for (const engine::InputStatus& in : s.inputs)
+    out += " | " + in.name + " " + std::to_string(in.gain_db) + " " + std::to_string(in.pan) + " " +
+           (in.mute ? "muted" : "on");
+  return out;
+}
+
 // The body of a response as JSON; fails the test when it is not.
 inline json body_of(const httplib::Result& r) {
   if (!r) {
